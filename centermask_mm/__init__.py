@@ -1,0 +1,14 @@
+"""centermask_mm: CenterMask and VoVNetV2 as mmdetection 3.x components.
+
+Importing the package registers its classes directly in mmdet's registries (``mmdet.registry.MODELS``...), so a
+config only needs ``custom_imports = dict(imports=['centermask_mm'], allow_failed_imports=False)``, and makes
+mmengine load checkpoints safely on torch >= 2.6 (see :mod:`centermask_mm.utils.safe_checkpoint`).
+"""
+from .utils.safe_checkpoint import enable_safe_checkpoint_loading
+from .version import __version__
+
+enable_safe_checkpoint_loading()
+
+from . import datasets, models  # noqa: E402,F401  (registration side effects)
+
+__all__ = ['__version__']

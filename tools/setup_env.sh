@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project environment: a venv at ./.venv with the pinned stack
+# (requirements/constraints.txt), mmcv built with ops (cached outside the repo), the test
+# dependencies and centermask_mm in editable mode. Idempotent: a second run with nothing
+# changed only checks the imports.
+#
+#   tools/setup_env.sh            (what `make env` runs)
+#
+# Environment: PYTHON (default python3.11), VENV (default ./.venv),
+#              CENTERMASK_MM_CACHE (default ~/.cache/centermask_mm) holds the built mmcv wheels.
+set -euo pipefail
+# Everything runs inside main(), which bash parses whole before running: editing this file
+# while it runs cannot break the run.
+main() {
+  cd "$(dirname "$0")/.."
+  root=$(pwd)
+
+  PYTHON=${PYTHON:-python3.11}
+  VENV=${VENV:-$root/.venv}
+  CACHE=${CENTERMASK_MM_CACHE:-$HOME/.cache/centermask_mm}
+  CONSTRAINTS=$root/requirements/constraints.txt
+  say() { echo "[setup] $*"; }
+  t0=$(date +%s)
+
+  check_imports() {
+    "$VENV/bin/python" -c "import centermask_mm, mmcv._ext, mmdet; from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack" 2>/dev/null
+  }
+
+  # What the environment was made from: if none of it changed and the imports work, we are done.
+  stamp_value=$(cat "$CONSTRAINTS" requirements/tests.txt setup.py tools/setup_env.sh tools/build_mmcv_wheel.sh | sha1sum | cut -c1-16)
+  stamp_file=$VENV/.centermask_mm_env
+  if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ] && check_imports; then
+    say "environment at $VENV is up to date ($(( $(date +%s) - t0 ))s)"
+    exit 0
+  fi
+
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the venv $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  # (the grep drops pip's noise about this machine's unused local index folders; pip's exit status is kept)
+  pip_install() {
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$CONSTRAINTS" "$@" 2>&1 |
+      { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+  }
+
+  say "build tools: setuptools<82 (mmcv and mmengine import pkg_resources), wheel, ninja, psutil"
+  pip_install --upgrade pip "setuptools>=77,<82" wheel ninja psutil
+  say "torch and torchvision (about a minute from the local wheel store)"
+  pip_install torch torchvision
+
+  mmcv_ver=$(sed -n 's/^mmcv==//p' "$CONSTRAINTS")
+  key=$("$VENV/bin/python" - "$mmcv_ver" <<'EOF'
+import sys, torch
+flavour = 'cpu'
+if torch.cuda.is_available() and torch.version.cuda:
+    flavour = 'cu' + torch.version.cuda.replace('.', '')
+print(f"mmcv{sys.argv[1]}-torch{torch.__version__.split('+')[0]}-cp{sys.version_info[0]}{sys.version_info[1]}-{flavour}")
+EOF
+  )
+  wheel_dir=$CACHE/wheels/$key
+  if "$VENV/bin/python" -c "import mmcv._ext; import mmcv; assert mmcv.__version__ == '$mmcv_ver'" 2>/dev/null; then
+    say "mmcv $mmcv_ver with ops already installed"
+  else
+    if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
+      say "no cached mmcv wheel for $key: building it once (~13 min on 2 cores)"
+      tmp_out=$(mktemp -d "$CACHE.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$CACHE"; mktemp -d "$CACHE/tmp.XXXXXX"; })
+      bash tools/build_mmcv_wheel.sh "$VENV/bin/python" "$tmp_out" "$mmcv_ver"
+      mkdir -p "$(dirname "$wheel_dir")"
+      rm -rf "$wheel_dir" && mv "$tmp_out" "$wheel_dir"   # publish atomically: a killed build leaves no half wheel
+    else
+      say "using the cached mmcv wheel $wheel_dir"
+    fi
+    pip_install --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
+  fi
+
+  say "mmengine, mmdet, the test dependencies and centermask_mm (editable)"
+  pip_install -r requirements/tests.txt
+  pip_install --no-build-isolation -e "$root"
+
+  if ! check_imports; then
+    "$VENV/bin/python" -c "import centermask_mm, mmcv._ext, mmdet; from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack"
+    exit 1
+  fi
+  echo "$stamp_value" >"$stamp_file"
+  say "environment ready at $VENV in $(( $(date +%s) - t0 ))s"
+}
+
+main "$@"
