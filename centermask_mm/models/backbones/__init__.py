@@ -1,0 +1,3 @@
+from .vovnet import OSABlock, VoVNet
+
+__all__ = ['VoVNet', 'OSABlock']

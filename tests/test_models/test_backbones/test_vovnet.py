@@ -1,0 +1,196 @@
+import math
+
+import pytest
+import torch
+from mmcv.ops import ModulatedDeformConv2dPack
+from mmdet.models.layers import ChannelAttention, SELayer
+from mmdet.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from centermask_mm.models.backbones import VoVNet
+
+# ref §1.3: trainable parameters with eSE on every block (conv weights + eSE fc weight/bias + norm affine).
+REFERENCE_PARAMS = {
+    'V-19-slim-dw-eSE': 1_384_752,
+    'V-19-dw-eSE': 5_518_080,
+    'V-19-slim-eSE': 2_653_136,
+    'V-19-eSE': 10_180_416,
+    'V-39-eSE': 25_184_128,
+    'V-57-eSE': 41_454_912,
+    'V-99-eSE': 69_523_520,
+}
+# ref §1.3, the timm layout (eSE on the last block of each stage only)
+REFERENCE_PARAMS_LAST_BLOCK_ONLY = {'V-39-eSE': 23_543_936, 'V-57-eSE': 37_583_936, 'V-99-eSE': 62_174_272}
+# ref §1.1: stage2..5 output channels
+REFERENCE_OUT_CHANNELS = {
+    'V-19-slim-dw-eSE': (112, 256, 384, 512),
+    'V-19-dw-eSE': (256, 512, 768, 1024),
+    'V-19-slim-eSE': (112, 256, 384, 512),
+    'V-19-eSE': (256, 512, 768, 1024),
+    'V-39-eSE': (256, 512, 768, 1024),
+    'V-57-eSE': (256, 512, 768, 1024),
+    'V-99-eSE': (256, 512, 768, 1024),
+    'V-39': (256, 512, 768, 1024),
+    'V-57': (256, 512, 768, 1024),
+}
+
+
+def build(**kwargs):
+    return MODELS.build(dict(type='VoVNet', **kwargs))
+
+
+def num_trainable(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_every_arch_has_reference_channels():
+    assert set(VoVNet.arch_settings) == set(REFERENCE_OUT_CHANNELS)
+
+
+@pytest.mark.parametrize('arch', sorted(REFERENCE_PARAMS))
+def test_parameter_count_equals_reference(arch):
+    assert num_trainable(build(arch=arch)) == REFERENCE_PARAMS[arch]
+
+
+@pytest.mark.parametrize('arch', sorted(REFERENCE_PARAMS_LAST_BLOCK_ONLY))
+def test_parameter_count_timm_layout(arch):
+    assert num_trainable(build(arch=arch, ese_last_block_only=True)) == REFERENCE_PARAMS_LAST_BLOCK_ONLY[arch]
+
+
+@pytest.mark.parametrize('arch', sorted(REFERENCE_OUT_CHANNELS))
+def test_output_channels_and_strides(arch):
+    model = build(arch=arch, out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 64, 96))
+    assert tuple(o.shape[1] for o in outs) == REFERENCE_OUT_CHANNELS[arch]
+    assert tuple(o.shape[2:] for o in outs) == ((16, 24), (8, 12), (4, 6), (2, 3))
+    assert model.out_channels == REFERENCE_OUT_CHANNELS[arch]
+    assert model.out_strides == (4, 8, 16, 32)
+
+
+def test_odd_input_size_uses_ceil_mode_pooling():
+    model = build(arch='V-19-slim-dw-eSE', out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 225, 301))
+    # stem: two stride-2 convs with padding 1 -> ceil(225/4)=57, ceil(301/4)=76; then ceil-mode max pools
+    h, w = 57, 76
+    for i, out in enumerate(outs):
+        assert out.shape[2:] == (h, w)
+        h, w = math.ceil((h - 3) / 2) + 1, math.ceil((w - 3) / 2) + 1
+
+
+def test_block_structure_follows_reference():
+    model = build(arch='V-99-eSE')
+    # residual only for blocks 2..B of a stage (ref §1.2)
+    residual = [[block.residual for block in stage.blocks] for stage in model.stages]
+    assert residual == [[False], [False, True, True], [False] + [True] * 8, [False, True, True]]
+    # eSE on every block, as the reference (hard-sigmoid channel attention)
+    assert all(isinstance(block.attn, ChannelAttention) for stage in model.stages for block in stage.blocks)
+    assert isinstance(model.stages[0].blocks[0].attn.act, torch.nn.Hardsigmoid)
+    # stage2 has no pooling, stages 3-5 a 3x3/2 ceil-mode max pool
+    assert model.stages[0].pool is None
+    assert all(s.pool.kernel_size == 3 and s.pool.stride == 2 and s.pool.ceil_mode for s in model.stages[1:])
+    v1 = build(arch='V-39')
+    assert all(block.attn is None and not block.residual for stage in v1.stages for block in stage.blocks)
+
+
+def test_osa_block_forward_matches_its_definition():
+    """out = eSE(concat1x1(cat[x, l1(x), l2(l1(x)), ...])) + x, with eSE = x * relu6(fc(gap(x)) + 3) / 6."""
+    model = build(arch='V-39-eSE').eval()
+    block = model.stages[3].blocks[1]
+    x = torch.randn(2, 1024, 5, 7)
+    with torch.no_grad():
+        feats, y = [x], x
+        for layer in block.layers:
+            y = torch.relu(layer.bn(layer.conv(y)))
+            feats.append(y)
+        c = block.conv_concat
+        z = torch.relu(c.bn(c.conv(torch.cat(feats, 1))))
+        gate = torch.nn.functional.relu6(block.attn.fc(z.mean((2, 3), keepdim=True)) + 3) / 6
+        expected = z * gate + x
+        assert torch.allclose(block(x), expected, atol=1e-5)
+
+
+def test_ablation_overrides():
+    assert all(isinstance(b.attn, SELayer) for s in build(arch='V-39-eSE', attn='se').stages for b in s.blocks)
+    assert all(b.attn is None for s in build(arch='V-39-eSE', attn=None).stages for b in s.blocks)
+    assert not any(b.residual for s in build(arch='V-39-eSE', residual=False).stages for b in s.blocks)
+    last_only = build(arch='V-57-eSE', ese_last_block_only=True)
+    assert [[b.attn is not None for b in s.blocks] for s in last_only.stages] == [
+        [True], [True], [False, False, False, True], [False, False, True]]
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(arch='V-40-eSE'), "valid choices are ['V-19-slim-dw-eSE'"),
+    (dict(attn='cbam'), "valid choices are ['ese', 'se', None]"),
+    (dict(out_indices=(4, )), 'out_indices'),
+    (dict(frozen_stages=5), 'frozen_stages'),
+    (dict(stage_with_dcn=(True, )), 'stage_with_dcn'),
+])
+def test_invalid_options_fail_at_build_with_choices(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace('[', r'\[').replace('(', r'\(')):
+        build(**kwargs)
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 4])
+def test_frozen_stages(frozen_stages):
+    model = build(arch='V-19-slim-eSE', frozen_stages=frozen_stages)
+    model.train()
+    parts = [model.stem] + list(model.stages)
+    for i, part in enumerate(parts):
+        frozen = i <= frozen_stages
+        assert all(p.requires_grad != frozen for p in part.parameters())
+        assert all(m.training != frozen for m in part.modules() if isinstance(m, _BatchNorm))
+
+
+def test_norm_eval_and_frozen_bn():
+    model = build(arch='V-19-slim-eSE', norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True)
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    assert all(not m.weight.requires_grad and not m.bias.requires_grad for m in bns)
+    before = bns[0].running_mean.clone()
+    model(torch.rand(2, 3, 64, 64))
+    assert torch.equal(before, bns[0].running_mean)
+
+
+def test_group_norm():
+    model = build(arch='V-19-slim-eSE', norm_cfg=dict(type='GN', num_groups=16, requires_grad=True))
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in model.modules())
+    outs = model(torch.rand(1, 3, 64, 64))
+    assert len(outs) == 3
+
+
+def test_dcn_forward_backward():
+    model = build(arch='V-19-slim-eSE', dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+                  stage_with_dcn=(False, True, True, True))
+    dcns = [m for m in model.modules() if isinstance(m, ModulatedDeformConv2dPack)]
+    assert len(dcns) == 3 * 3  # every 3x3 of the OSA blocks of stages 3-5 (one block of 3 layers each)
+    assert all(m.conv_offset.bias is not None and m.conv_offset.out_channels == 27 for m in dcns)
+    assert not any(isinstance(m, ModulatedDeformConv2dPack) for m in model.stages[0].modules())
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    sum(o.sum() for o in model(x)).backward()
+    assert dcns[0].weight.grad is not None and dcns[0].conv_offset.weight.grad is not None
+
+
+def test_with_cp_gives_same_gradients():
+    torch.manual_seed(0)
+    plain = build(arch='V-39-eSE', norm_cfg=dict(type='GN', num_groups=32))
+    checkpointed = build(arch='V-39-eSE', norm_cfg=dict(type='GN', num_groups=32), with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    grads = []
+    for model in (plain, checkpointed):
+        model.zero_grad()
+        sum(o.sum() for o in model(x)).backward()
+        grads.append(model.stages[2].blocks[1].layers[0].conv.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_depthwise_arch_uses_reduction_and_separable_convs():
+    model = build(arch='V-19-slim-dw-eSE')
+    block = model.stages[1].blocks[0]  # 112 -> mid 80: needs the 1x1 reduction
+    assert block.conv_reduction is not None and block.conv_reduction.conv.in_channels == 112
+    layer = block.layers[0]
+    assert layer.depthwise_conv.conv.groups == 80 and layer.depthwise_conv.norm_name is None
+    assert model.stem[0].conv.groups == 1  # stem_1 is always a plain conv
