@@ -12,6 +12,7 @@ Instead, :func:`enable_safe_checkpoint_loading` (called when ``centermask_mm`` i
 """
 import os.path as osp
 import pickle
+import re
 
 import numpy as np
 import torch
@@ -33,8 +34,32 @@ def _numpy_globals():
     return entries
 
 
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_statistic(owner, name):
+    """Stands in for ``builtins.getattr`` while unpickling, for exactly ``getattr(HistoryBuffer, <statistic>)``.
+
+    ``HistoryBuffer.__getstate__`` pickles its statistics functions; with torch.save's pickle protocol 2 each is
+    written as ``getattr(HistoryBuffer, 'mean')``. A general ``getattr`` would hand a crafted file any attribute
+    of any allowed type (``numpy.ndarray.tofile``...), so everything else is refused.
+    """
+    if owner is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'getattr({owner!r}, {name!r}) is not allowed in a checkpoint')
+
+
+def _history_buffer_globals():
+    """``HistoryBuffer`` and the statistics functions its ``__getstate__`` pickles (as ``getattr`` calls with
+    protocol 2, as qualified names with protocol >= 4); methods added by ``register_statistics`` are refused."""
+    module = HistoryBuffer.__module__
+    methods = [(getattr(HistoryBuffer, name), f'{module}.HistoryBuffer.{name}')
+               for name in _HISTORY_BUFFER_STATISTICS]
+    return [HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr')] + methods
+
+
 #: Everything beyond tensors and builtin containers that mmengine Runner checkpoints contain.
-MMENGINE_CHECKPOINT_GLOBALS = [HistoryBuffer] + _numpy_globals()
+MMENGINE_CHECKPOINT_GLOBALS = _history_buffer_globals() + _numpy_globals()
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -54,13 +79,18 @@ def safe_torch_load(filename, map_location=None):
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = str(err).split('\n\n')[-1].strip() or str(err)
+        # keep torch's words about what was refused, not its advice to turn the check off
+        lines = [line.strip() for line in str(err).splitlines()]
+        detail = ' '.join(line for line in lines if line and not line.startswith(_TORCH_ADVICE)) or str(err)
+        detail = re.sub(r'Please file an issue .*? use case:\s*', '', detail)
         raise UnsafeCheckpointError(
             f'Refused to load checkpoint {filename!r}: it contains an object that is not a tensor, a builtin '
             'container or one of the allow-listed mmengine/numpy types, so it could run code when unpickled. '
             f'Nothing from it was executed. torch said: {detail}') from None
 
 
+# torch's advice lines (turn the check off...), left out of our message
+_TORCH_ADVICE = ('Weights only load failed', 'Check the documentation', '(1)', '(2)', 'Re-running', 'Please use')
 _enabled = False
 
 

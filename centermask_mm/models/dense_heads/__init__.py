@@ -1,0 +1,3 @@
+from .centermask_fcos_head import CenterMaskFCOSHead
+
+__all__ = ['CenterMaskFCOSHead']

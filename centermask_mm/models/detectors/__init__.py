@@ -1,0 +1,3 @@
+from .centermask import CenterMask
+
+__all__ = ['CenterMask']

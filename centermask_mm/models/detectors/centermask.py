@@ -1,0 +1,66 @@
+"""CenterMask detector: FCOS (anchor-free, one stage) + a SAG-Mask RoI branch on its detections (ref §3-§6)."""
+from mmdet.models.detectors import SingleStageDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+
+@MODELS.register_module()
+class CenterMask(SingleStageDetector):
+    """CenterMask / CenterMask-Lite.
+
+    A :class:`SingleStageDetector` (class-aware FCOS ``bbox_head``, so FCOS checkpoints load as they are) with an
+    extra ``roi_head`` (:class:`CenterMaskRoIHead`). mmdet's TwoStageDetector does not fit: it forces its RPN to one
+    class and zeroes the GT labels.
+
+    ``train_cfg``: ``rpn_proposal`` (how FCOS decodes the RoIs of the mask branch in training: <= 100 per image)
+    and ``rcnn`` (assigner, sampler, mask size). ``test_cfg``: ``rpn`` (FCOS decoding at test: 50 per image) and
+    ``rcnn`` (mask threshold). The ``rpn`` names follow mmdet's two-stage configs.
+
+    * ``loss``: FCOS losses + ``loss_mask`` + ``loss_mask_iou`` on FCOS's own (detached) detections.
+    * ``predict``: FCOS boxes, then masks and ``mask_scores``; ``pred_instances`` has ``bboxes, labels, scores,
+      masks, mask_scores``.
+    * ``_forward`` (tensor mode) also runs the mask branch on the decoded boxes, so FLOP counting includes it.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 bbox_head: ConfigType,
+                 roi_head: ConfigType,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        if test_cfg is None or 'rpn' not in test_cfg or 'rcnn' not in test_cfg:
+            raise ValueError("CenterMask needs test_cfg=dict(rpn=..., rcnn=...), got " + repr(test_cfg))
+        if train_cfg is not None and ('rpn_proposal' not in train_cfg or 'rcnn' not in train_cfg):
+            raise ValueError("CenterMask needs train_cfg=dict(rpn_proposal=..., rcnn=...), got " + repr(train_cfg))
+        super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head, train_cfg=None,
+                         test_cfg=test_cfg['rpn'], data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        roi_head = roi_head.copy()
+        roi_head.update(train_cfg=train_cfg['rcnn'] if train_cfg is not None else None, test_cfg=test_cfg['rcnn'])
+        self.roi_head = MODELS.build(roi_head)
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
+        x = self.extract_feat(batch_inputs)
+        losses, proposals = self.bbox_head.loss_and_predict(
+            x, batch_data_samples, proposal_cfg=self.train_cfg['rpn_proposal'])
+        losses.update(self.roi_head.loss(x, proposals, batch_data_samples))
+        return losses
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList, rescale: bool = True) -> SampleList:
+        x = self.extract_feat(batch_inputs)
+        results_list = self.bbox_head.predict(x, batch_data_samples, rescale=False)
+        results_list = self.roi_head.predict(x, results_list, batch_data_samples, rescale=rescale)
+        return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList = None) -> tuple:
+        x = self.extract_feat(batch_inputs)
+        outs = self.bbox_head.forward(x)
+        batch_img_metas = [data_samples.metainfo for data_samples in batch_data_samples]
+        results_list = self.bbox_head.predict_by_feat(*outs, batch_img_metas=batch_img_metas, rescale=False)
+        return outs + self.roi_head.forward(x, results_list, batch_data_samples)

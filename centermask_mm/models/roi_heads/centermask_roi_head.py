@@ -1,0 +1,128 @@
+"""The RoI side of CenterMask: mask and MaskIoU heads on FCOS's detections (ref §4.4, §4.5, §6)."""
+from typing import List, Optional, Tuple
+
+import torch
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.task_modules.samplers import SamplingResult
+from mmdet.models.utils import empty_instances, unpack_gt_instances
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from mmdet.utils import InstanceList
+from torch import Tensor
+
+
+@MODELS.register_module()
+class CenterMaskRoIHead(StandardRoIHead):
+    """Mask branch of CenterMask: no box head, boxes come from the FCOS head.
+
+    Differences from mmdet's StandardRoIHead / MaskScoringRoIHead, which both assume a box head:
+
+    * ``loss``: RoIs are FCOS's detached detections (<= 100 per image) plus the GT boxes (the sampler's
+      ``add_gt_as_proposals``), matched at IoU >= 0.5 and sampled (512, 25 % positive) by the configured
+      assigner/sampler; only positives feed the mask head (``loss_mask``) and the MaskIoU head (``loss_mask_iou``).
+      No positive RoI in the batch gives zero losses.
+    * ``predict``: masks for the FCOS boxes; the MaskIoU prediction of the predicted class goes into
+      ``mask_scores = scores * iou`` (centermask2), leaving the box ``scores`` untouched (mmdet's MaskIoUHead
+      would overwrite them, which changes box AP).
+    * the mask RoI extractor gets the image shapes when it asks for them (``ScaleAdaptiveRoIExtractor``), so
+      mmdet's ``SingleRoIExtractor`` still works as the Mask R-CNN-rule ablation.
+    """
+
+    def __init__(self, mask_iou_head: Optional[dict] = None, **kwargs):
+        if kwargs.get('bbox_head') is not None:
+            raise ValueError('CenterMaskRoIHead takes no bbox_head: the boxes come from the FCOS head')
+        if kwargs.get('mask_roi_extractor') is None or kwargs.get('mask_head') is None:
+            raise ValueError('CenterMaskRoIHead needs mask_roi_extractor and mask_head')
+        super().__init__(**kwargs)
+        self.mask_iou_head = MODELS.build(mask_iou_head) if mask_iou_head is not None else None
+
+    @property
+    def with_mask_iou(self) -> bool:
+        return self.mask_iou_head is not None
+
+    def _mask_forward(self, x: Tuple[Tensor], rois: Tensor, batch_img_metas: List[dict] = None) -> dict:
+        """``rois [N, 5]`` -> ``mask_preds [N, C, 28, 28]`` logits and ``mask_feats [N, C_fpn, 14, 14]``."""
+        extra = {}
+        if getattr(self.mask_roi_extractor, 'uses_img_shapes', False):
+            extra['img_shapes'] = [meta['img_shape'] for meta in batch_img_metas]
+        mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], rois, **extra)
+        return dict(mask_preds=self.mask_head(mask_feats), mask_feats=mask_feats)
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples: SampleList) -> dict:
+        batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = unpack_gt_instances(batch_data_samples)
+        sampling_results = []
+        for i, results in enumerate(rpn_results_list):
+            proposals = results.clone()
+            proposals.priors = proposals.pop('bboxes')
+            assign_result = self.bbox_assigner.assign(proposals, batch_gt_instances[i],
+                                                      batch_gt_instances_ignore[i])
+            sampling_results.append(
+                self.bbox_sampler.sample(assign_result, proposals, batch_gt_instances[i],
+                                         feats=[lvl_feat[i][None] for lvl_feat in x]))
+        return self.mask_loss(x, sampling_results, batch_gt_instances, batch_img_metas)
+
+    def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
+                  batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> dict:
+        """Mask BCE (mmdet FCNMaskHead) and MaskIoU MSE (mmdet MaskIoUHead) on the positive RoIs."""
+        pos_rois = bbox2roi([res.pos_priors for res in sampling_results])
+        mask_results = self._mask_forward(x, pos_rois, batch_img_metas)
+        mask_loss_and_target = self.mask_head.loss_and_target(
+            mask_preds=mask_results['mask_preds'], sampling_results=sampling_results,
+            batch_gt_instances=batch_gt_instances, rcnn_train_cfg=self.train_cfg)
+        losses = dict(mask_loss_and_target['loss_mask'])
+        if self.with_mask_iou:
+            pos_labels = torch.cat([res.pos_gt_labels for res in sampling_results])
+            index = torch.arange(pos_labels.numel(), device=pos_labels.device)
+            pos_mask_pred = mask_results['mask_preds'][index, pos_labels]  # not detached, as the reference
+            mask_iou_pred = self.mask_iou_head(mask_results['mask_feats'], pos_mask_pred)
+            losses.update(self.mask_iou_head.loss_and_target(
+                mask_iou_pred[index, pos_labels], pos_mask_pred, mask_loss_and_target['mask_targets'],
+                sampling_results, batch_gt_instances, self.train_cfg))
+        return losses
+
+    def predict(self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples: SampleList,
+                rescale: bool = False) -> InstanceList:
+        batch_img_metas = [data_samples.metainfo for data_samples in batch_data_samples]
+        return self.predict_mask(x, batch_img_metas, rpn_results_list, rescale=rescale)
+
+    def predict_mask(self, x: Tuple[Tensor], batch_img_metas: List[dict], results_list: InstanceList,
+                     rescale: bool = False) -> InstanceList:
+        """Add ``masks`` (bool ``[n, H, W]``, at ``ori_shape`` when ``rescale``) and ``mask_scores``."""
+        mask_rois = bbox2roi([res.bboxes for res in results_list])
+        if mask_rois.shape[0] == 0:
+            results_list = empty_instances(batch_img_metas, mask_rois.device, task_type='mask',
+                                           instance_results=results_list,
+                                           mask_thr_binary=self.test_cfg.mask_thr_binary)
+            for results in results_list:
+                results.mask_scores = results.scores
+            return results_list
+
+        mask_results = self._mask_forward(x, mask_rois, batch_img_metas)
+        num_per_img = [len(res) for res in results_list]
+        mask_preds = mask_results['mask_preds']
+        mask_scores = [res.scores for res in results_list]
+        if self.with_mask_iou:
+            labels = torch.cat([res.labels for res in results_list])
+            index = torch.arange(labels.numel(), device=labels.device)
+            mask_iou = self.mask_iou_head(mask_results['mask_feats'], mask_preds[index, labels])[index, labels]
+            mask_scores = [res.scores * iou for res, iou in zip(results_list, mask_iou.split(num_per_img))]
+        results_list = self.mask_head.predict_by_feat(
+            mask_preds=mask_preds.split(num_per_img), results_list=results_list,
+            batch_img_metas=batch_img_metas, rcnn_test_cfg=self.test_cfg, rescale=rescale)
+        for results, scores in zip(results_list, mask_scores):
+            results.mask_scores = scores
+        return results_list
+
+    def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                batch_data_samples: SampleList = None) -> tuple:
+        """Tensor mode (FLOP counting): mask logits, and MaskIoU predictions, of the given detections."""
+        batch_img_metas = [data_samples.metainfo for data_samples in batch_data_samples]
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
+        mask_results = self._mask_forward(x, rois, batch_img_metas)
+        outs = (mask_results['mask_preds'], )
+        if self.with_mask_iou:
+            labels = torch.cat([res.labels for res in rpn_results_list])
+            index = torch.arange(labels.numel(), device=labels.device)
+            outs += (self.mask_iou_head(mask_results['mask_feats'], mask_results['mask_preds'][index, labels]), )
+        return outs

@@ -1,0 +1,3 @@
+from .sag_mask_head import SAGMaskHead, SpatialAttention
+
+__all__ = ['SAGMaskHead', 'SpatialAttention']

@@ -1,0 +1,65 @@
+"""Scale-adaptive RoI assignment (CenterMask Eq. 2; ref §5, centermask2 ``assign_boxes_to_levels_by_ratio``)."""
+import math
+import sys
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+from mmdet.registry import MODELS
+from torch import Tensor
+
+
+def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: int) -> Tensor:
+    """Pyramid level index (0 = P``k_min``) of each RoI by Eq. 2: ``k = ceil(k_max - log2(A_img / A_roi))``.
+
+    Args:
+        rois: ``[N, 5]`` as ``(batch_idx, x1, y1, x2, y2)``; ``A_roi = (x2 - x1) * (y2 - y1)``.
+        img_areas: ``[N]`` area of the resized, *unpadded* input image of each RoI.
+        k_min, k_max: the lowest and highest pooled levels (P3 and P5 in CenterMask).
+
+    With ``k_max = 5``: ``A_roi > A_img/2`` -> P5, ``A_img/4 < A_roi <= A_img/2`` -> P4, else P3 (clamped).
+    """
+    roi_areas = (rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])
+    ratio = img_areas.to(torch.float64) / roi_areas.to(torch.float64) + sys.float_info.epsilon
+    k = torch.ceil(k_max - torch.log2(ratio))
+    return (k.clamp(k_min, k_max) - k_min).long()
+
+
+@MODELS.register_module()
+class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
+    """RoIAlign on P3..P5 with the level chosen by :func:`scale_adaptive_levels` instead of mmdet's canonical-scale
+    rule (``SingleRoIExtractor.map_roi_levels``, k = floor(4 + log2(sqrt(wh)/224)) as in Mask R-CNN).
+
+    Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
+    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded) and the
+    rest (RoIAlign per level, empty-level guard) is SingleRoIExtractor's. k_min/k_max come from
+    ``featmap_strides`` (8..32 -> 3..5). Output: ``[N, out_channels, *roi_layer.output_size]``.
+    """
+
+    uses_img_shapes = True  # CenterMaskRoIHead passes ``img_shapes`` to extractors that set this
+
+    def __init__(self, roi_layer: dict, out_channels: int, featmap_strides: Sequence[int], init_cfg=None):
+        super().__init__(roi_layer, out_channels, featmap_strides, init_cfg=init_cfg)
+        self.k_min = int(math.log2(featmap_strides[0]))
+        self.k_max = int(math.log2(featmap_strides[-1]))
+        if [2**k for k in range(self.k_min, self.k_max + 1)] != list(featmap_strides):
+            raise ValueError(f'ScaleAdaptiveRoIExtractor needs consecutive power-of-two featmap_strides, '
+                             f'got {featmap_strides}')
+        self._roi_img_areas: Optional[Tensor] = None
+
+    def map_roi_levels(self, rois: Tensor, num_levels: int) -> Tensor:
+        if self._roi_img_areas is None:
+            raise RuntimeError('ScaleAdaptiveRoIExtractor needs img_shapes: call it as extractor(feats, rois, '
+                               'img_shapes=[img_meta["img_shape"], ...])')
+        return scale_adaptive_levels(rois, self._roi_img_areas, self.k_min, self.k_max)
+
+    def forward(self, feats: Tuple[Tensor], rois: Tensor, roi_scale_factor: Optional[float] = None,
+                img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
+        if img_shapes is None:
+            raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
+        areas = rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
+        self._roi_img_areas = areas[rois[:, 0].long()]
+        try:
+            return super().forward(feats, rois, roi_scale_factor)
+        finally:
+            self._roi_img_areas = None

@@ -1,0 +1,45 @@
+"""Run mmdet's own command-line tools (shipped in the mmdet wheel under ``mmdet/.mim/tools``) with centermask_mm
+imported first, so that the project's configs, modules and safe checkpoint loading are in place and every mmdet
+flag (``--cfg-options``, ``--resume``, ``--amp``, ``--work-dir``, ``--out``, ``--show-dir`` ...) works unchanged."""
+import importlib.util
+import os.path as osp
+import sys
+from typing import Callable, Optional
+
+import mmdet
+
+import centermask_mm  # noqa: F401  (registration + safe checkpoint loading)
+
+
+def mmdet_tool_path(relpath: str) -> str:
+    path = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', relpath)
+    if not osp.exists(path):
+        raise FileNotFoundError(f'mmdet tool {relpath} not found at {path}: install mmdet from its wheel, which '
+                                'ships the tools under mmdet/.mim/tools')
+    return path
+
+
+def load_mmdet_tool(relpath: str):
+    """Import an mmdet tool script as a module (its ``main()`` is not run)."""
+    path = mmdet_tool_path(relpath)
+    name = 'mmdet_tool_' + relpath.replace('/', '_').replace('.py', '')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_mmdet_tool(relpath: str, argv=None, patch: Optional[Callable] = None):
+    """Run ``mmdet/.mim/tools/<relpath>``'s ``main()`` with ``argv`` (default: this process's arguments).
+
+    ``patch(module)`` may replace names in the tool's module before it runs.
+    """
+    module = load_mmdet_tool(relpath)
+    if patch is not None:
+        patch(module)
+    old_argv = sys.argv
+    sys.argv = [mmdet_tool_path(relpath)] + list(sys.argv[1:] if argv is None else argv)
+    try:
+        return module.main()
+    finally:
+        sys.argv = old_argv

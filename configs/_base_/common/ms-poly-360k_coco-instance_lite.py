@@ -1,0 +1,26 @@
+# CenterMask-Lite's COCO recipe (ref §7.1): 4x = 360k iters, steps 300k/340k; train short side 580 or 600
+# (max 1000), test 600 (max 1000). Everything else as the 3x recipe.
+_base_ = './ms-poly-270k_coco-instance.py'
+
+max_iter = 360000
+train_cfg = dict(max_iters=max_iter)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[300000, 340000], gamma=0.1),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None, imdecode_backend='pillow'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
+    dict(type='RandomChoiceResize', scales=[(1000, 580), (1000, 600)], keep_ratio=True, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None, imdecode_backend='pillow'),
+    dict(type='Resize', scale=(1000, 600), keep_ratio=True, backend='pillow'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

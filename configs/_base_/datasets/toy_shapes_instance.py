@@ -1,0 +1,36 @@
+# The embedded default dataset (centermask_mm.datasets.ToyShapesDataset): generated under data_root on first use,
+# COCO format, 3 classes, 256x256 images. Evaluated with pycocotools through mmdet's CocoMetric (bbox + segm).
+dataset_type = 'ToyShapesDataset'
+data_root = 'data/toy_shapes/'
+toy_generator = dict(num_train=64, num_val=16, img_size=256, seed=0)
+backend_args = None
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, generator=toy_generator,
+                 ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
+                 filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline, backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, generator=toy_generator,
+                 ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'), test_mode=True,
+                 pipeline=test_pipeline, backend_args=backend_args))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+                     metric=['bbox', 'segm'], format_only=False, backend_args=backend_args)
+test_evaluator = val_evaluator

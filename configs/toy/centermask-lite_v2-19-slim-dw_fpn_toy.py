@@ -1,0 +1,12 @@
+# The embedded default (README main job): CenterMask-Lite with VoVNetV2-19-slim-dw trained from scratch on the
+# generated toy shapes on CPU, evaluated with CocoMetric (bbox + segm).
+_base_ = ['../_base_/models/centermask-lite_vovnet-fpn.py', '../_base_/datasets/toy_shapes_instance.py',
+          '../_base_/schedules/toy_cpu.py']
+
+num_classes = 3
+model = dict(
+    backbone=dict(  # from scratch: trainable BN instead of the frozen BN of ImageNet-initialised configs
+        arch='V-19-slim-dw-eSE', norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False),
+    neck=dict(in_channels=[256, 384, 512]),
+    bbox_head=dict(num_classes=num_classes),
+    roi_head=dict(mask_head=dict(num_classes=num_classes), mask_iou_head=dict(num_classes=num_classes)))

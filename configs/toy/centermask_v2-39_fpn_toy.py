@@ -1,0 +1,9 @@
+# Full CenterMask (VoVNetV2-39, 256-channel FPN, 4-conv heads) on the generated toy shapes, from scratch on CPU.
+_base_ = ['../_base_/models/centermask_vovnet-fpn.py', '../_base_/datasets/toy_shapes_instance.py',
+          '../_base_/schedules/toy_cpu.py']
+
+num_classes = 3
+model = dict(
+    backbone=dict(arch='V-39-eSE', norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False),
+    bbox_head=dict(num_classes=num_classes),
+    roi_head=dict(mask_head=dict(num_classes=num_classes), mask_iou_head=dict(num_classes=num_classes)))

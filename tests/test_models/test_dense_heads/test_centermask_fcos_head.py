@@ -1,0 +1,73 @@
+import math
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import ConfigDict
+
+
+def build_head():
+    return MODELS.build(dict(
+        type='CenterMaskFCOSHead', num_classes=2, in_channels=1, feat_channels=1, stacked_convs=1, strides=[8],
+        regress_ranges=((-1, 1e8), ), norm_cfg=None, norm_on_bbox=True, centerness_on_reg=True))
+
+
+def logit(p):
+    return math.log(p / (1 - p))
+
+
+# three locations on a 1x3 map (centres x = 4, 12, 20; y = 4), class 0
+CLS = [0.9, 0.6, 0.3]
+CTR = [0.1, 0.9, 0.9]   # cls*ctr = 0.09, 0.54, 0.27: the order differs from cls alone
+
+
+def head_outputs(distance):
+    cls_score = torch.full((1, 2, 1, 3), -20.0)
+    cls_score[0, 0, 0] = torch.tensor([logit(p) for p in CLS])
+    centerness = torch.tensor([logit(p) for p in CTR]).view(1, 1, 1, 3)
+    bbox_pred = torch.full((1, 4, 1, 3), distance)
+    return [cls_score], [bbox_pred], [centerness]
+
+
+def decode_cfg(**kwargs):
+    cfg = dict(nms_pre=2, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6), max_per_img=50,
+               min_bbox_size=0, score_sqrt=True, clip_bbox=False)
+    cfg.update(kwargs)
+    return ConfigDict(cfg)
+
+
+META = dict(img_shape=(8, 24), scale_factor=(1.0, 1.0))
+
+
+def test_topk_on_cls_times_ctr_and_sqrt_score():
+    head = build_head().eval()
+    result = head.predict_by_feat(*head_outputs(2.0), batch_img_metas=[META], cfg=decode_cfg())[0]
+    # mmdet would keep the two best by cls (x=4 and x=12); the reference keeps the two best by cls*ctr
+    assert result.bboxes[:, 0].add(2).tolist() == [12.0, 20.0]
+    assert result.scores.tolist() == pytest.approx([math.sqrt(0.54), math.sqrt(0.27)], rel=1e-5)
+    assert result.labels.tolist() == [0, 0]
+
+
+def test_score_switch_and_threshold_on_cls_only():
+    head = build_head().eval()
+    result = head.predict_by_feat(*head_outputs(2.0), batch_img_metas=[META],
+                                  cfg=decode_cfg(nms_pre=1000, score_sqrt=False, score_thr=0.5))[0]
+    # cls > 0.5 keeps x=4 (0.9) and x=12 (0.6) even though cls*ctr of x=4 is only 0.09
+    assert sorted(result.scores.tolist()) == pytest.approx([0.09, 0.54], rel=1e-5)
+
+
+def test_boxes_not_clipped_unless_asked():
+    head = build_head().eval()
+    unclipped = head.predict_by_feat(*head_outputs(6.0), batch_img_metas=[META], cfg=decode_cfg())[0]
+    assert unclipped.bboxes.min() < 0 and unclipped.bboxes[:, 2].max() > 24
+    clipped = head.predict_by_feat(*head_outputs(6.0), batch_img_metas=[META], cfg=decode_cfg(clip_bbox=True))[0]
+    assert clipped.bboxes.min() >= 0 and clipped.bboxes[:, 2].max() <= 24
+
+
+def test_training_mode_decodes_in_stride_units():
+    head = build_head()
+    head.eval()
+    eval_boxes = head.predict_by_feat(*head_outputs(2.0), batch_img_metas=[META], cfg=decode_cfg())[0].bboxes
+    head.train()
+    train_boxes = head.predict_by_feat(*head_outputs(2.0 / 8), batch_img_metas=[META], cfg=decode_cfg())[0].bboxes
+    assert torch.allclose(eval_boxes, train_boxes)

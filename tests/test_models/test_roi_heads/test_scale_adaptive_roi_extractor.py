@@ -1,0 +1,61 @@
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+from centermask_mm.models.roi_heads import scale_adaptive_levels
+
+H, W = 800, 1216  # A_img = 972,800; A_img / 2 = 486,400 = 400 x 1216; A_img / 4 = 243,200 = 200 x 1216
+
+
+def levels(boxes, img_area=H * W):
+    rois = torch.tensor([[0.0, *b] for b in boxes])
+    return scale_adaptive_levels(rois, torch.full((len(boxes), ), float(img_area)), k_min=3, k_max=5).tolist()
+
+
+def test_eq2_boundaries_by_hand():
+    # k = ceil(5 - log2(A_img / A_roi)), clamped to [3, 5]; index 0 = P3
+    assert levels([(0, 0, 1216, 400)]) == [1]   # A_roi = A_img/2 exactly: ceil(5 - 1) = 4 -> P4
+    assert levels([(0, 0, 1216, 401)]) == [2]   # just above half: ceil(4.0something) = 5 -> P5
+    assert levels([(0, 0, 1216, 200)]) == [0]   # A_roi = A_img/4 exactly: ceil(5 - 2) = 3 -> P3
+    assert levels([(0, 0, 1216, 201)]) == [1]   # just above a quarter -> P4
+    assert levels([(0, 0, 1216, 800)]) == [2]   # the whole image: k = 5 -> P5
+    assert levels([(10, 10, 20, 20)]) == [0]    # k = ceil(5 - 13.25) = -8, clamped to P3
+    assert levels([(-500, -500, 2000, 2000)]) == [2]  # unclipped box larger than the image: k = 8, clamped to P5
+
+
+def test_image_area_is_per_roi():
+    rois = torch.tensor([[0, 0, 0, 100, 100], [1, 0, 0, 100, 100]], dtype=torch.float32)
+    # the same 100x100 box is > half of a 100x150 image (P5) but <= a quarter of a 400x400 one (P3)
+    assert scale_adaptive_levels(rois, torch.tensor([100 * 150., 400 * 400.]), 3, 5).tolist() == [2, 0]
+
+
+def build_extractor():
+    return MODELS.build(dict(type='ScaleAdaptiveRoIExtractor', out_channels=4, featmap_strides=[8, 16, 32],
+                             roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0, aligned=True)))
+
+
+def test_rois_are_pooled_from_their_level():
+    extractor = build_extractor()
+    assert (extractor.k_min, extractor.k_max) == (3, 5)
+    img_h, img_w = 256, 256
+    feats = tuple(torch.full((2, 4, img_h // s, img_w // s), float(i + 1)) for i, s in enumerate([8, 16, 32]))
+    rois = torch.tensor([[0, 10, 10, 40, 40],      # small -> P3 (value 1)
+                         [0, 0, 0, 256, 100],      # 25,600 > 65,536/4 and <= /2 -> P4 (value 2)
+                         [1, 0, 0, 250, 250]],     # > half of the image -> P5 (value 3)
+                        dtype=torch.float32)
+    out = extractor(feats, rois, img_shapes=[(img_h, img_w), (img_h, img_w)])
+    assert out.shape == (3, 4, 14, 14)
+    assert torch.allclose(out.mean((1, 2, 3)), torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_image_shapes_are_required():
+    extractor = build_extractor()
+    feats = tuple(torch.rand(1, 4, 8, 8) for _ in range(3))
+    with pytest.raises(ValueError, match='img_shapes'):
+        extractor(feats, torch.tensor([[0, 0, 0, 10, 10.]]))
+
+
+def test_non_consecutive_strides_are_refused():
+    with pytest.raises(ValueError, match='consecutive power-of-two'):
+        MODELS.build(dict(type='ScaleAdaptiveRoIExtractor', out_channels=4, featmap_strides=[8, 32],
+                          roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0)))

@@ -1,0 +1,8 @@
+"""Test a checkpoint: mmdet's tools/test.py with centermask_mm loaded (same flags).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR] [--cfg-options ...]
+"""
+from centermask_mm.utils.mmdet_tools import run_mmdet_tool
+
+if __name__ == '__main__':
+    run_mmdet_tool('test.py')
