@@ -1,6 +1,8 @@
 """Each tool's entry point on a tiny toy run (2 iterations, 96-px images)."""
 import glob
+import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -41,9 +43,10 @@ def trained(tmp_path_factory):
     return config, work_dir, work_dir / 'iter_2.pth'
 
 
-def test_train_writes_checkpoint_and_resume_flag(trained):
+def test_train_writes_checkpoint_and_resume_flag(trained, tmp_path):
     config, work_dir, checkpoint = trained
     assert checkpoint.exists()
+    work_dir = shutil.copytree(work_dir, tmp_path / 'work')  # resume in a copy: the other tests use iter_2.pth
     log = run('tools/train.py', str(config), '--work-dir', str(work_dir), '--resume',
               '--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3')
     assert 'resumed epoch: 0, iter: 2' in log
@@ -76,3 +79,28 @@ def test_browse_dataset_writes_images(trained, tmp_path):
     config, _, _ = trained
     run('tools/analysis_tools/browse_dataset.py', str(config), '--output-dir', str(tmp_path), '--not-show')
     assert len(glob.glob(osp.join(tmp_path, '*.png'))) >= 1
+
+
+
+@pytest.mark.parametrize('script, args, extra', [
+    ('dist_train.sh', ['CFG.py', '2'], ['--amp']),
+    ('dist_test.sh', ['CFG.py', 'CKPT.pth', '2'], ['--out', 'r.pkl']),
+])
+def test_dist_scripts_call_torchrun_with_the_multi_node_variables(tmp_path, script, args, extra):
+    """No GPUs here (mmengine's pytorch launcher needs CUDA): check the command the scripts run."""
+    fake_python = tmp_path / 'python'
+    fake_python.write_text('#!/usr/bin/env bash\necho "$@"\n')
+    fake_python.chmod(0o755)
+    env = dict(os.environ, PYTHON=str(fake_python), NNODES='2', NODE_RANK='1', MASTER_ADDR='10.1.2.3', PORT='29999')
+    proc = subprocess.run(['bash', f'tools/{script}', *args, *extra], cwd=REPO_ROOT, capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    words = proc.stdout.split()
+    assert words[:2] == ['-m', 'torch.distributed.run']
+    for expected in ('--nnodes=2', '--node_rank=1', '--master_addr=10.1.2.3', '--nproc_per_node=2',
+                     '--master_port=29999', '--launcher', 'pytorch'):
+        assert expected in words
+    tool = 'tools/train.py' if script == 'dist_train.sh' else 'tools/test.py'
+    position = next(i for i, w in enumerate(words) if w.endswith(tool))
+    assert words[position + 1:position + len(args)] == args[:-1]  # config (and checkpoint) follow the tool
+    assert words[-len(extra):] == extra

@@ -4,8 +4,8 @@ _base_ = './ms-poly-270k_coco-instance.py'
 
 max_iter = 360000
 train_cfg = dict(max_iters=max_iter)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+param_scheduler = [  # the same warmup, later steps
+    _base_.param_scheduler[0],
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[300000, 340000], gamma=0.1),
 ]
 train_pipeline = [

@@ -1,20 +1,21 @@
 # The embedded default dataset (centermask_mm.datasets.ToyShapesDataset): generated under data_root on first use,
-# COCO format, 3 classes, 256x256 images. Evaluated with pycocotools through mmdet's CocoMetric (bbox + segm).
+# COCO format, 3 classes, 128x128 images. Evaluated with pycocotools through mmdet's CocoMetric (bbox + segm).
 dataset_type = 'ToyShapesDataset'
 data_root = 'data/toy_shapes/'
-toy_generator = dict(num_train=64, num_val=16, img_size=256, seed=0)
+img_size = 128
+toy_generator = dict(num_train=256, num_val=16, img_size=img_size, seed=0)
 backend_args = None
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
