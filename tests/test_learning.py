@@ -47,6 +47,9 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[int(max_iter * 0.8)], gamma=0.1),
 ]
+# SGD: with AdamW the ReLU-clamped FCOS regression can die early (all outputs < 0, loss_bbox stuck at 1.0)
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+randomness = dict(seed=0)
 default_hooks = dict(checkpoint=dict(interval=max_iter), logger=dict(interval=10))
 '''
 

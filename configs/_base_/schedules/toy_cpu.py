@@ -18,3 +18,6 @@ default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iter, max_keep
                      logger=dict(interval=50))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)
+# A fixed seed: the numbers in the README are reproducible, and AdamW from scratch can kill the ReLU-clamped FCOS
+# regression early (all outputs < 0, loss_bbox stuck at 1.0) on an unlucky draw; seed 0 was measured to train.
+randomness = dict(seed=0)
