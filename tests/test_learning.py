@@ -17,7 +17,7 @@ from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-NUM_IMAGES, IMG_SIZE, ITERS = 12, 128, 300
+NUM_IMAGES, IMG_SIZE, ITERS = 12, 128, 400
 CONFIG = '''
 _base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
 data_root = '{root}/'
@@ -50,6 +50,8 @@ param_scheduler = [
 # SGD: with AdamW the ReLU-clamped FCOS regression can die early (all outputs < 0, loss_bbox stuck at 1.0)
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
 randomness = dict(seed=0)
+# the reference's training RoIs (the toy config lowers them for its 10-minute CPU budget)
+model = dict(train_cfg=dict(rpn_proposal=dict(nms_pre=1000), rcnn=dict(sampler=dict(num=512))))
 default_hooks = dict(checkpoint=dict(interval=max_iter), logger=dict(interval=10))
 '''
 
