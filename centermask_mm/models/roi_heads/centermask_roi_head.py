@@ -25,15 +25,31 @@ class CenterMaskRoIHead(StandardRoIHead):
     * ``predict``: masks for the FCOS boxes; the MaskIoU prediction of the predicted class goes into
       ``mask_scores = scores * iou`` (centermask2), leaving the box ``scores`` untouched (mmdet's MaskIoUHead
       would overwrite them, which changes box AP).
+    * the final post-processing is chosen by ``test_cfg.postprocess`` (:data:`POSTPROCESS_MODES`):
+
+      - ``'detectron2'`` (centermask2, detectron2 v0.3 ``detector_postprocess``; ref §4.5, findings D2/D3): boxes
+        are rescaled to the output image, clipped to it, boxes left empty by the clipping are dropped, and each
+        28x28 mask (predicted on the unclipped box) is pasted into its *clipped* box;
+      - ``'mmdet'`` (mmdet's FCNMaskHead, the default when the key is absent): boxes stay unclipped and masks are
+        pasted into them.
+
+      In both modes a box that does not overlap the output image at all is dropped before pasting (mmdet's CPU
+      paste raises on such a box: "upper bound and lower bound inconsistent with step sign").
     * the mask RoI extractor gets the image shapes when it asks for them (``ScaleAdaptiveRoIExtractor``), so
       mmdet's ``SingleRoIExtractor`` still works as the Mask R-CNN-rule ablation.
     """
+
+    POSTPROCESS_MODES = ('detectron2', 'mmdet')
 
     def __init__(self, mask_iou_head: Optional[dict] = None, **kwargs):
         if kwargs.get('bbox_head') is not None:
             raise ValueError('CenterMaskRoIHead takes no bbox_head: the boxes come from the FCOS head')
         if kwargs.get('mask_roi_extractor') is None or kwargs.get('mask_head') is None:
             raise ValueError('CenterMaskRoIHead needs mask_roi_extractor and mask_head')
+        test_cfg = kwargs.get('test_cfg') or {}
+        if test_cfg.get('postprocess', 'mmdet') not in self.POSTPROCESS_MODES:
+            raise ValueError(f"CenterMaskRoIHead: test_cfg.postprocess must be one of {self.POSTPROCESS_MODES}, "
+                             f"got {test_cfg.get('postprocess')!r}")
         super().__init__(**kwargs)
         self.mask_iou_head = MODELS.build(mask_iou_head) if mask_iou_head is not None else None
 
@@ -88,7 +104,8 @@ class CenterMaskRoIHead(StandardRoIHead):
 
     def predict_mask(self, x: Tuple[Tensor], batch_img_metas: List[dict], results_list: InstanceList,
                      rescale: bool = False) -> InstanceList:
-        """Add ``masks`` (bool ``[n, H, W]``, at ``ori_shape`` when ``rescale``) and ``mask_scores``."""
+        """Add ``masks`` (bool ``[n, H, W]``, at ``ori_shape`` when ``rescale``, else at ``img_shape``) and
+        ``mask_scores`` (``scores * MaskIoU[label]``); boxes are post-processed as ``test_cfg.postprocess`` says."""
         mask_rois = bbox2roi([res.bboxes for res in results_list])
         if mask_rois.shape[0] == 0:
             results_list = empty_instances(batch_img_metas, mask_rois.device, task_type='mask',
@@ -101,18 +118,45 @@ class CenterMaskRoIHead(StandardRoIHead):
         mask_results = self._mask_forward(x, mask_rois, batch_img_metas)
         num_per_img = [len(res) for res in results_list]
         mask_preds = mask_results['mask_preds']
-        mask_scores = [res.scores for res in results_list]
+        mask_scores = torch.cat([res.scores for res in results_list])
         if self.with_mask_iou:
             labels = torch.cat([res.labels for res in results_list])
             index = torch.arange(labels.numel(), device=labels.device)
             mask_iou = self.mask_iou_head(mask_results['mask_feats'], mask_preds[index, labels])[index, labels]
-            mask_scores = [res.scores * iou for res, iou in zip(results_list, mask_iou.split(num_per_img))]
-        results_list = self.mask_head.predict_by_feat(
-            mask_preds=mask_preds.split(num_per_img), results_list=results_list,
-            batch_img_metas=batch_img_metas, rcnn_test_cfg=self.test_cfg, rescale=rescale)
-        for results, scores in zip(results_list, mask_scores):
+            mask_scores = mask_scores * mask_iou
+        results_list = [res.clone() for res in results_list]
+        for results, scores in zip(results_list, mask_scores.split(num_per_img)):
             results.mask_scores = scores
-        return results_list
+        return self.paste_masks(mask_preds.split(num_per_img), results_list, batch_img_metas, rescale)
+
+    def paste_masks(self, mask_preds: Tuple[Tensor], results_list: InstanceList, batch_img_metas: List[dict],
+                    rescale: bool) -> InstanceList:
+        """Final boxes and pasted masks (``test_cfg.postprocess``, see the class docstring).
+
+        ``mask_preds[i]``: ``[n_i, num_classes, 28, 28]`` logits for the boxes of ``results_list[i]`` (in the
+        resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
+        else ``img_shape``) here; mmdet's FCNMaskHead then pastes into them as they are (unit scale factor).
+        """
+        clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
+        kept_preds, out_metas = [], []
+        for i, (preds, meta) in enumerate(zip(mask_preds, batch_img_metas)):
+            results = results_list[i]
+            boxes = results.bboxes
+            if rescale:
+                boxes = boxes / boxes.new_tensor(meta['scale_factor']).repeat(1, 2)
+            out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])[:2]
+            clipped = torch.stack([boxes[:, 0].clamp(0, out_w), boxes[:, 1].clamp(0, out_h),
+                                   boxes[:, 2].clamp(0, out_w), boxes[:, 3].clamp(0, out_h)], dim=1)
+            # detectron2's Boxes.nonempty(): positive width and height after clipping, i.e. the box overlaps the
+            # image; without clipping this only drops boxes that cannot be pasted.
+            keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+            results = results[keep]
+            results.bboxes = clipped[keep] if clip else boxes[keep]
+            results_list[i] = results
+            kept_preds.append(preds[keep])
+            out_metas.append(dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0)))
+        return self.mask_head.predict_by_feat(mask_preds=tuple(kept_preds), results_list=results_list,
+                                              batch_img_metas=out_metas, rcnn_test_cfg=self.test_cfg, rescale=True)
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_data_samples: SampleList = None) -> tuple:

@@ -3,7 +3,9 @@ _base_ = './vovnet_backbone.py'
 
 # How FCOS turns its maps into boxes (ref §3.3); training RoIs (<= 100/img) and test detections (50/img) share it.
 # score_sqrt / clip_bbox: centermask2 decoding; maskrcnn-benchmark checkpoints want False / True.
-fcos_decode = dict(nms_pre=1000, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6), min_bbox_size=0,
+# min_bbox_size=-1: zero-size boxes are kept through NMS as in the reference (findings D8); the final
+# post-processing drops them. (0 drops them before NMS, mmdet's way.)
+fcos_decode = dict(nms_pre=1000, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6), min_bbox_size=-1,
                    score_sqrt=True, clip_bbox=False)
 model = dict(
     type='CenterMask',
@@ -43,4 +45,6 @@ model = dict(
             # MaskIoU targets binarise the mask *logits* at mask_thr_binary (mmdet MaskIoUHead.get_targets):
             # 0.0 is the reference's `logits > 0` (ref §6)
             mask_size=28, pos_weight=-1, mask_thr_binary=0.0)),
-    test_cfg=dict(rpn=dict(fcos_decode, max_per_img=50), rcnn=dict(mask_thr_binary=0.5)))
+    # postprocess='detectron2': final boxes clipped to the image, empty ones dropped, masks pasted into the clipped
+    # boxes (centermask2; findings D2/D3). 'mmdet' (with rpn min_bbox_size=0) gives mmdet's FCNMaskHead output.
+    test_cfg=dict(rpn=dict(fcos_decode, max_per_img=50), rcnn=dict(mask_thr_binary=0.5, postprocess='detectron2')))
