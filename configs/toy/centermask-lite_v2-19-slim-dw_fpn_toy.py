@@ -7,7 +7,7 @@ num_classes = 3
 model = dict(
     backbone=dict(  # from scratch: trainable BN instead of the frozen BN of ImageNet-initialised configs
         arch='V-19-slim-dw-eSE', norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False),
-    neck=dict(in_channels=[256, 384, 512]),
+    neck=dict(in_channels=_base_.vovnet_slim_out_channels[1:]),
     bbox_head=dict(num_classes=num_classes),
     roi_head=dict(mask_head=dict(num_classes=num_classes), mask_iou_head=dict(num_classes=num_classes)),
     # CPU budget, training only: decode the mask branch's RoIs from the top 200 (not 1000) locations per level,

@@ -10,3 +10,8 @@ vovnet_backbone = dict(
     init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vovnet39_ese_mmdet.pth'))
 # stage2..stage5 output channels of V-39/57/99-eSE and V-19-eSE (VoVNet.arch_settings).
 vovnet_out_channels = [256, 512, 768, 1024]
+# stage2..stage5 output channels of the slim V-19 variants (V-19-slim-eSE, V-19-slim-dw-eSE).
+vovnet_slim_out_channels = [112, 256, 384, 512]
+# centermask2's *_dcn_* configs (ref §1.4): modulated DCN (DCNv2), one deformable group, on the 3x3 convs of the
+# OSA blocks of stages 3-5.
+vovnet_dcn = dict(dcn=dict(type='DCNv2', deform_groups=1), stage_with_dcn=(False, True, True, True))

@@ -1,0 +1,174 @@
+"""State dicts with the reference's key names and shapes, written from the documented layout
+(``shared/reference/centermask_reference.md`` §1.1 stage specs, §2 module definitions, §3-§6 heads, §8.1 keys;
+maskrcnn-benchmark module paths of the paper code), *not* from this package's modules, so that the converter is
+tested against the reference rather than against itself.
+"""
+from collections import OrderedDict
+
+import torch
+
+# ref §1.1 _STAGE_SPECS: stem channels, stage conv channels, stage out channels, layers per block, blocks per stage,
+# depthwise
+STAGE_SPECS = {
+    'V-19-slim-dw-eSE': ((64, 64, 64), (64, 80, 96, 112), (112, 256, 384, 512), 3, (1, 1, 1, 1), True),
+    'V-19-dw-eSE': ((64, 64, 64), (128, 160, 192, 224), (256, 512, 768, 1024), 3, (1, 1, 1, 1), True),
+    'V-19-slim-eSE': ((64, 64, 128), (64, 80, 96, 112), (112, 256, 384, 512), 3, (1, 1, 1, 1), False),
+    'V-19-eSE': ((64, 64, 128), (128, 160, 192, 224), (256, 512, 768, 1024), 3, (1, 1, 1, 1), False),
+    'V-39-eSE': ((64, 64, 128), (128, 160, 192, 224), (256, 512, 768, 1024), 5, (1, 1, 2, 2), False),
+    'V-57-eSE': ((64, 64, 128), (128, 160, 192, 224), (256, 512, 768, 1024), 5, (1, 1, 4, 3), False),
+    'V-99-eSE': ((64, 64, 128), (128, 160, 192, 224), (256, 512, 768, 1024), 5, (1, 3, 9, 3), False),
+}
+# ref §8.1: tensors in a detectron2 VoVNet backbone (FrozenBN buffers included, no DCN)
+BACKBONE_KEY_COUNTS = {'V-19-slim-dw-eSE': 132, 'V-19-dw-eSE': 137, 'V-19-slim-eSE': 103, 'V-19-eSE': 103,
+                       'V-39-eSE': 207, 'V-57-eSE': 303, 'V-99-eSE': 527}
+NORM = ('weight', 'bias', 'running_mean', 'running_var')  # FrozenBatchNorm2d (detectron2 and maskrcnn-benchmark)
+
+
+def _norm(shapes, name, channels):
+    for param in NORM:
+        shapes[f'{name}.{param}'] = (channels, )
+
+
+def vovnet_shapes(arch, dcn_stages=()):
+    """Key -> shape of a centermask2 / CenterMask VoVNet (ref §2 ``_OSA_module``, §1.4 ``DFConv3x3``)."""
+    stem, conv_ch, out_ch, num_layers, blocks, dw = STAGE_SPECS[arch]
+    shapes = OrderedDict()
+    shapes['stem.stem_1/conv.weight'] = (stem[0], 3, 3, 3)
+    _norm(shapes, 'stem.stem_1/norm', stem[0])
+    for n in (2, 3):
+        cin, cout = stem[n - 2], stem[n - 1]
+        if dw:
+            shapes[f'stem.stem_{n}/dw_conv3x3.weight'] = (cout, 1, 3, 3)
+            shapes[f'stem.stem_{n}/pw_conv1x1.weight'] = (cout, cin, 1, 1)
+            _norm(shapes, f'stem.stem_{n}/pw_norm', cout)
+        else:
+            shapes[f'stem.stem_{n}/conv.weight'] = (cout, cin, 3, 3)
+            _norm(shapes, f'stem.stem_{n}/norm', cout)
+    for s in range(2, 6):
+        stage_ch, concat_ch = conv_ch[s - 2], out_ch[s - 2]
+        for b in range(1, blocks[s - 2] + 1):
+            in_ch = (stem[2] if s == 2 else out_ch[s - 3]) if b == 1 else concat_ch
+            osa = f'stage{s}.OSA{s}_{b}'
+            layer_in = in_ch
+            if dw and in_ch != stage_ch:
+                name = f'{osa}.conv_reduction.OSA{s}_{b}_reduction_0'
+                shapes[f'{name}/conv.weight'] = (stage_ch, in_ch, 1, 1)
+                _norm(shapes, f'{name}/norm', stage_ch)
+                layer_in = stage_ch
+            for layer in range(num_layers):
+                name = f'{osa}.layers.{layer}.OSA{s}_{b}_{layer}'
+                if dw:
+                    shapes[f'{name}/dw_conv3x3.weight'] = (stage_ch, 1, 3, 3)
+                    shapes[f'{name}/pw_conv1x1.weight'] = (stage_ch, stage_ch, 1, 1)
+                    _norm(shapes, f'{name}/pw_norm', stage_ch)
+                else:
+                    if s in dcn_stages:  # modulated: 27 offset channels for one deformable group
+                        shapes[f'{name}/conv_offset.weight'] = (27, layer_in, 3, 3)
+                        shapes[f'{name}/conv_offset.bias'] = (27, )
+                    shapes[f'{name}/conv.weight'] = (stage_ch, layer_in, 3, 3)
+                    _norm(shapes, f'{name}/norm', stage_ch)
+                layer_in = stage_ch
+            name = f'{osa}.concat.OSA{s}_{b}_concat'
+            shapes[f'{name}/conv.weight'] = (concat_ch, in_ch + num_layers * stage_ch, 1, 1)
+            _norm(shapes, f'{name}/norm', concat_ch)
+            shapes[f'{osa}.ese.fc.weight'] = (concat_ch, concat_ch, 1, 1)  # eSE in every block (ref §1.2)
+            shapes[f'{osa}.ese.fc.bias'] = (concat_ch, )
+    return shapes
+
+
+def _conv(shapes, name, cout, cin, k, bias=True):
+    shapes[f'{name}.weight'] = (cout, cin, k, k)
+    if bias:
+        shapes[f'{name}.bias'] = (cout, )
+
+
+def centermask2_shapes(arch, lite=False, dcn_stages=(), num_classes=80):
+    """A centermask2 CenterMask / CenterMask-Lite checkpoint (ref §3.1, §3.2, §4.1, §6, §8.1)."""
+    fpn, towers, mask_convs = (128, 2, 2) if lite else (256, 4, 4)
+    shapes = OrderedDict((f'backbone.bottom_up.{k}', v) for k, v in vovnet_shapes(arch, dcn_stages).items())
+    in_channels = STAGE_SPECS[arch][2][1:]
+    for level, cin in zip((3, 4, 5), in_channels):
+        _conv(shapes, f'backbone.fpn_lateral{level}', fpn, cin, 1)
+        _conv(shapes, f'backbone.fpn_output{level}', fpn, fpn, 3)
+    _conv(shapes, 'backbone.top_block.p6', fpn, fpn, 3)
+    _conv(shapes, 'backbone.top_block.p7', fpn, fpn, 3)
+    head = 'proposal_generator.fcos_head'
+    for tower in ('cls_tower', 'bbox_tower'):
+        for i in range(towers):
+            _conv(shapes, f'{head}.{tower}.{3 * i}', fpn, fpn, 3)
+            shapes[f'{head}.{tower}.{3 * i + 1}.weight'] = (fpn, )  # GroupNorm(32, C)
+            shapes[f'{head}.{tower}.{3 * i + 1}.bias'] = (fpn, )
+    _conv(shapes, f'{head}.cls_logits', num_classes, fpn, 3)
+    _conv(shapes, f'{head}.bbox_pred', 4, fpn, 3)
+    _conv(shapes, f'{head}.ctrness', 1, fpn, 3)
+    for i in range(5):
+        shapes[f'{head}.scales.{i}.scale'] = (1, )
+    _mask_and_maskiou(shapes, 'roi_heads.mask_head.', 'roi_heads.maskiou_head.', fpn, mask_convs, num_classes,
+                      names=('spatialAtt.conv', 'deconv', 'predictor', 'maskiou'), iou_prefix='')
+    return shapes
+
+
+def _mask_and_maskiou(shapes, mask, maskiou, fpn, num_convs, num_out, names, iou_prefix, feat=''):
+    sam, deconv, predictor, iou_pred = names
+    for k in range(1, num_convs + 1):
+        _conv(shapes, f'{mask}{feat}mask_fcn{k}', fpn, fpn, 3)
+    shapes[f'{mask}{feat}{sam}.weight'] = (1, 2, 3, 3)
+    shapes[f'{mask}{deconv}.weight'] = (fpn, fpn, 2, 2)  # ConvTranspose2d: (in, out, k, k)
+    shapes[f'{mask}{deconv}.bias'] = (fpn, )
+    _conv(shapes, f'{mask}{predictor}', num_out, fpn, 1)
+    for k in range(1, num_convs + 1):
+        _conv(shapes, f'{maskiou}{feat}maskiou_fcn{k}', fpn, fpn + 1 if k == 1 else fpn, 3)
+    shapes[f'{maskiou}{feat}maskiou_fc1.weight'] = (1024, fpn * 7 * 7)
+    shapes[f'{maskiou}{feat}maskiou_fc1.bias'] = (1024, )
+    shapes[f'{maskiou}{feat}maskiou_fc2.weight'] = (1024, 1024)
+    shapes[f'{maskiou}{feat}maskiou_fc2.bias'] = (1024, )
+    shapes[f'{maskiou}{iou_prefix}{iou_pred}.weight'] = (num_out, 1024)
+    shapes[f'{maskiou}{iou_prefix}{iou_pred}.bias'] = (num_out, )
+
+
+def maskrcnn_benchmark_shapes(arch, lite=False, num_classes=80):
+    """A CenterMask (maskrcnn-benchmark, the paper code) checkpoint: ``backbone.body`` / ``backbone.fpn``
+    (``fpn_inner{2,3,4}``, ``fpn_layer{2,3,4}``, ``top_blocks.p6/p7``), ``rpn.head`` (FCOS), ``roi_heads.mask``
+    (feature_extractor: mask_fcn*, spatialAtt; predictor: conv5_mask, mask_fcn_logits) and ``roi_heads.maskiou``
+    (feature_extractor: maskiou_fcn*, maskiou_fc1/2; predictor: maskiou); the mask and MaskIoU class outputs have
+    a background channel first (81 for COCO), FCOS has 80."""
+    fpn, towers, mask_convs = (128, 2, 2) if lite else (256, 4, 4)
+    shapes = OrderedDict((f'backbone.body.{k}', v) for k, v in vovnet_shapes(arch).items())
+    for idx, cin in zip((2, 3, 4), STAGE_SPECS[arch][2][1:]):
+        _conv(shapes, f'backbone.fpn.fpn_inner{idx}', fpn, cin, 1)
+        _conv(shapes, f'backbone.fpn.fpn_layer{idx}', fpn, fpn, 3)
+    _conv(shapes, 'backbone.fpn.top_blocks.p6', fpn, fpn, 3)
+    _conv(shapes, 'backbone.fpn.top_blocks.p7', fpn, fpn, 3)
+    for tower in ('cls_tower', 'bbox_tower'):
+        for i in range(towers):
+            _conv(shapes, f'rpn.head.{tower}.{3 * i}', fpn, fpn, 3)
+            shapes[f'rpn.head.{tower}.{3 * i + 1}.weight'] = (fpn, )
+            shapes[f'rpn.head.{tower}.{3 * i + 1}.bias'] = (fpn, )
+    _conv(shapes, 'rpn.head.cls_logits', num_classes, fpn, 3)
+    _conv(shapes, 'rpn.head.bbox_pred', 4, fpn, 3)
+    _conv(shapes, 'rpn.head.centerness', 1, fpn, 3)
+    for i in range(5):
+        shapes[f'rpn.head.scales.{i}.scale'] = (1, )
+    _mask_and_maskiou(shapes, 'roi_heads.mask.', 'roi_heads.maskiou.', fpn, mask_convs, num_classes + 1,
+                      names=('spatialAtt.conv', 'predictor.conv5_mask', 'predictor.mask_fcn_logits', 'maskiou'),
+                      iou_prefix='predictor.', feat='feature_extractor.')
+    return shapes
+
+
+def fill(shapes, seed=0):
+    """Distinct values everywhere (a random permutation, so a value found in the converted model tells where it
+    came from), zero-mean and scaled by 1/sqrt(fan-in) for weights so that a forward pass stays finite; positive
+    running variances."""
+    total = sum(torch.Size(s).numel() for s in shapes.values())
+    values = torch.randperm(total, generator=torch.Generator().manual_seed(seed)).double() / total - 0.5
+    out, start = OrderedDict(), 0
+    for key, shape in shapes.items():
+        n = torch.Size(shape).numel()
+        tensor = values[start:start + n].reshape(shape)
+        if key.endswith('running_var'):
+            tensor = tensor.abs() + 0.5
+        elif len(shape) > 1:
+            tensor = tensor * 2 / (n / shape[0]) ** 0.5
+        out[key] = tensor.float()
+        start += n
+    return out

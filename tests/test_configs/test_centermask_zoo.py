@@ -1,0 +1,56 @@
+"""Every zoo config under configs/centermask/ is the model of a published checkpoint: a reference-layout checkpoint
+of that model converts, is recognised as that config, and covers the config's model exactly."""
+import glob
+import os.path as osp
+
+import pytest
+from mmdet.registry import MODELS
+
+from centermask_mm.converters.centermask import check_against_model, convert_centermask_state_dict
+from tests.helpers import CONFIG_ROOT, load_config
+from tests.reference_layouts import centermask2_shapes, fill, maskrcnn_benchmark_shapes
+
+ZOO = sorted(osp.basename(p) for p in glob.glob(osp.join(CONFIG_ROOT, 'centermask', '*.py')))
+# centermask2's published models (its README) and the paper code's VoVNet ones (CenterMask README)
+PUBLISHED = {
+    'centermask_v2-39_fpn_ms-3x_coco.py', 'centermask_v2-57_fpn_ms-3x_coco.py', 'centermask_v2-99_fpn_ms-3x_coco.py',
+    'centermask_v2-39-dcn_fpn_ms-3x_coco.py', 'centermask_v2-57-dcn_fpn_ms-3x_coco.py',
+    'centermask_v2-99-dcn_fpn_ms-3x_coco.py', 'centermask-lite_v2-19_fpn_ms-4x_coco.py',
+    'centermask-lite_v2-19-slim_fpn_ms-4x_coco.py', 'centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py',
+    'centermask-lite_v2-39_fpn_ms-4x_coco.py',
+    'centermask_v2-19_fpn_ms-3x_coco_maskrcnn-benchmark.py', 'centermask_v2-39_fpn_ms-3x_coco_maskrcnn-benchmark.py',
+    'centermask_v2-57_fpn_ms-3x_coco_maskrcnn-benchmark.py', 'centermask_v2-99_fpn_ms-3x_coco_maskrcnn-benchmark.py',
+    'centermask-lite_v2-19_fpn_ms-4x_coco_maskrcnn-benchmark.py',
+    'centermask-lite_v2-39_fpn_ms-4x_coco_maskrcnn-benchmark.py',
+}
+
+
+def test_zoo_is_the_published_models():
+    assert set(ZOO) == PUBLISHED
+
+
+@pytest.mark.parametrize('name', ZOO)
+def test_zoo_config_loads_its_published_checkpoint(name):
+    cfg = load_config('centermask', name).model
+    lite = cfg.neck.out_channels == 128
+    dcn_stages = tuple(s for s, on in zip((2, 3, 4, 5), cfg.backbone.get('stage_with_dcn', ())) if on)
+    if name.endswith('_maskrcnn-benchmark.py'):
+        source = maskrcnn_benchmark_shapes(cfg.backbone.arch, lite)
+    else:
+        source = centermask2_shapes(cfg.backbone.arch, lite, dcn_stages)
+    result = convert_centermask_state_dict(fill(source))
+    assert result.config_name() == name
+    cfg.backbone.init_cfg = None
+    check_against_model(result.state_dict, MODELS.build(cfg))
+
+
+@pytest.mark.parametrize('name', [n for n in ZOO if n.endswith('_maskrcnn-benchmark.py')])
+def test_paper_code_configs_decode_like_maskrcnn_benchmark(name):
+    model = load_config('centermask', name).model
+    assert model.data_preprocessor.mean == [102.9801, 115.9465, 122.7717]
+    assert model.bbox_head.norm_on_bbox is False  # exp(scale * x) in pixels
+    for decode in (model.test_cfg.rpn, model.train_cfg.rpn_proposal):
+        assert (decode.score_thr, decode.score_sqrt, decode.clip_bbox) == (0.03, False, True)
+    roi_layer = model.roi_head.mask_roi_extractor.roi_layer
+    assert (roi_layer.sampling_ratio, roi_layer.aligned) == (2, False)
+    assert model.test_cfg.rcnn.postprocess == 'detectron2'
