@@ -4,6 +4,8 @@ Reference behaviour: ``shared/reference/centermask_reference.md`` §1 (stage tab
 eSE placement, DCN, freezing) and §2 (OSA block). Every variant is one row of :attr:`VoVNet.arch_settings`.
 """
 import copy
+import logging
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -12,7 +14,8 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
 from mmdet.models.layers import ChannelAttention, SELayer
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
+from mmengine.logging import print_log
+from mmengine.model import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 #: ``attn`` choices. 'ese' is effective Squeeze-Excitation (ref §2): global average pool -> one 1x1 conv with bias
@@ -68,7 +71,7 @@ class OSABlock(BaseModule):
         self.conv_reduction = None
         if depthwise and in_channels != mid_channels:
             self.conv_reduction = ConvModule(in_channels, mid_channels, 1, **common)
-        self.layers = nn.ModuleList()
+        self.layers = ModuleList()
         layer_in = mid_channels if depthwise else in_channels
         for _ in range(num_layers):
             if depthwise:  # dw 3x3 -> pw 1x1 -> norm -> ReLU; no norm/act between dw and pw (ref §2)
@@ -82,6 +85,15 @@ class OSABlock(BaseModule):
             layer_in = mid_channels
         self.conv_concat = ConvModule(in_channels + num_layers * mid_channels, out_channels, 1, **common)
         self.attn = _build_attention(attn, out_channels)
+
+    def init_weights(self):
+        """ConvModule's init, then the deformable convs' own (zero offsets and masks): a Kaiming ``init_cfg`` of an
+        enclosing module also reaches their ``conv_offset``, which must start at zero (ref §1.4). (VoVNet holds its
+        blocks in mmengine's ModuleList / Sequential so that this runs before a ``Pretrained`` checkpoint loads.)"""
+        super().init_weights()
+        for m in self.modules():
+            if m is not self and hasattr(m, 'conv_offset') and hasattr(m, 'init_weights'):
+                m.init_weights()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [x]
@@ -113,7 +125,7 @@ class OSAStage(BaseModule):
                  attn, attn_blocks, **block_kwargs):
         super().__init__()
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True) if downsample else None
-        self.blocks = nn.Sequential(*[
+        self.blocks = Sequential(*[
             OSABlock(in_channels if i == 0 else out_channels, mid_channels, out_channels, num_layers,
                      residual=residual and i > 0, attn=attn if i in attn_blocks else None, **block_kwargs)
             for i in range(num_blocks)
@@ -146,8 +158,11 @@ class VoVNet(BaseModule):
         ese_last_block_only (bool): attention only on the last block of each stage (timm's layout, so that timm
             weights load); the reference (centermask2) puts it on every block (default).
         with_cp (bool): gradient checkpointing of each OSA block.
-        init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint='vovnet39.pth')``, a checkpoint made
-            by ``tools/model_converters/vovnet2mmdet.py``.
+        init_cfg (dict | list, optional): e.g. ``dict(type='Pretrained', checkpoint='vovnet39.pth')``, a checkpoint
+            made by ``tools/model_converters/vovnet2mmdet.py``. Default (as mmdet's ResNet): Kaiming normal
+            (fan_out, ReLU) for every conv, eSE included, and constant 1 / 0 for the norms. Frozen norms
+            (``requires_grad=False`` or ``norm_eval=True``) without a ``Pretrained`` entry are warned about at
+            ``init_weights``: their statistics stay at mean 0 / variance 1 and training from scratch diverges.
 
     ``forward(x [N, 3, H, W])`` returns a tuple with one map per ``out_indices`` entry, stage ``i`` having
     ``arch_settings[arch]['stage_out_channels'][i]`` channels and size ``ceil(H / 2**(i+2))`` (ceil-mode pooling).
@@ -200,6 +215,9 @@ class VoVNet(BaseModule):
                  ese_last_block_only: bool = False,
                  with_cp: bool = False,
                  init_cfg=None):
+        if init_cfg is None:
+            init_cfg = [dict(type='Kaiming', layer='Conv2d'),
+                        dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
         super().__init__(init_cfg=init_cfg)
         _check_choice('arch', arch, self.arch_settings)
         setting = self.arch_settings[arch]
@@ -234,12 +252,12 @@ class VoVNet(BaseModule):
         stem_extra = dict(dw_norm_cfg=None, dw_act_cfg=None) if setting['depthwise'] else {}
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, bias=False)
         # stem_1 is always a plain conv; stem_2/stem_3 are depthwise-separable in the dw archs (ref §1.2).
-        self.stem = nn.Sequential(
+        self.stem = Sequential(
             ConvModule(in_channels, stem[0], 3, stride=2, padding=1, **common),
             stem_conv(stem[0], stem[1], 3, stride=1, padding=1, **common, **stem_extra),
             stem_conv(stem[1], stem[2], 3, stride=2, padding=1, **common, **stem_extra),
         )
-        self.stages = nn.ModuleList()
+        self.stages = ModuleList()
         stage_in = stem[2]
         block_norm = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         for i, (mid, out, blocks) in enumerate(
@@ -251,6 +269,21 @@ class VoVNet(BaseModule):
                          dcn=dcn if stage_with_dcn[i] else None, with_cp=with_cp, **block_norm))
             stage_in = out
         self._freeze_stages()
+
+    def init_weights(self):
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        pretrained = any(cfg and cfg.get('type') == 'Pretrained' for cfg in cfgs)
+        frozen_norm = any(isinstance(m, _BatchNorm) and (self.norm_eval or not m.weight.requires_grad)
+                          for m in self.modules())
+        if frozen_norm and not pretrained:
+            message = ('VoVNet: frozen norm layers (norm_cfg requires_grad=False or norm_eval=True) without '
+                       'pretrained weights keep mean 0 / variance 1, and training from scratch diverges. Fix: '
+                       "train the norms (norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, or GN) or "
+                       "load weights with init_cfg=dict(type='Pretrained', checkpoint=...). (Ignore this if the "
+                       'whole detector is loaded afterwards with load_from or --resume.)')
+            warnings.warn(message)
+            print_log(message, logger='current', level=logging.WARNING)
+        super().init_weights()
 
     def _freeze_stages(self):
         frozen = ([self.stem] if self.frozen_stages >= 0 else []) + list(self.stages[:max(self.frozen_stages, 0)])

@@ -1,9 +1,17 @@
 """CenterMask detector: FCOS (anchor-free, one stage) + a SAG-Mask RoI branch on its detections (ref §3-§6)."""
+from typing import Dict, Tuple
+
+import torch
 from mmdet.models.detectors import SingleStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.logging import MessageHub
 from torch import Tensor
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or infinite; raised before the optimizer step, so no weight is touched."""
 
 
 @MODELS.register_module()
@@ -22,6 +30,9 @@ class CenterMask(SingleStageDetector):
     * ``predict``: FCOS boxes, then masks and ``mask_scores``; ``pred_instances`` has ``bboxes, labels, scores,
       masks, mask_scores``.
     * ``_forward`` (tensor mode) also runs the mask branch on the decoded boxes, so FLOP counting includes it.
+    * ``parse_losses`` raises :class:`NonFiniteLossError` naming the iteration and every non-finite loss, before
+      the backward pass and the optimizer step, so a diverging run stops with its weights and last checkpoint
+      intact instead of writing NaN weights.
     """
 
     def __init__(self,
@@ -44,6 +55,18 @@ class CenterMask(SingleStageDetector):
         roi_head = roi_head.copy()
         roi_head.update(train_cfg=train_cfg['rcnn'] if train_cfg is not None else None, test_cfg=test_cfg['rcnn'])
         self.roi_head = MODELS.build(roi_head)
+
+    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        loss, log_vars = super().parse_losses(losses)
+        if not torch.isfinite(loss):
+            bad = {k: v.item() for k, v in log_vars.items() if k.startswith('loss_') and not torch.isfinite(v)}
+            iteration = MessageHub.get_current_instance().get_info('iter')
+            where = f'iteration {iteration}' if iteration is not None else 'this step'
+            raise NonFiniteLossError(f'CenterMask: non-finite loss at {where}: {bad or {"loss": loss.item()}}; '
+                                     'stopped before the optimizer step (weights unchanged). Common causes: '
+                                     'frozen norms without pretrained weights, a learning rate too high for the '
+                                     'batch size (see auto_scale_lr), broken annotations.')
+        return loss, log_vars
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
         x = self.extract_feat(batch_inputs)

@@ -10,3 +10,9 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[210000, 250000], gamma=0.1),
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.01), paramwise_cfg=dict(norm_decay_mult=0.))
+# detectron2's training images (findings D12): crowd-only images dropped, no minimum image size
+train_dataloader = dict(dataset=dict(
+    type='CenterMaskCocoDataset', filter_cfg=dict(filter_empty_gt=True, min_size=0, filter_crowd_only=True)))
+# batch 16 is global in the reference (findings D6): `tools/train.py CONFIG --auto-scale-lr` scales lr 0.01 by
+# (GPUs x 2) / 16 on another number of GPUs
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -15,14 +15,15 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True),
     neck=dict(  # P6 from the FPN output P5, P7 from ReLU(P6) (ref §3.1)
         type='FPN', in_channels=_base_.vovnet_out_channels[1:], out_channels=256, start_level=0, add_extra_convs='on_output',
-        num_outs=5, relu_before_extra_convs=True),
+        num_outs=5, relu_before_extra_convs=True,
+        init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),  # detectron2's c2_xavier_fill (kaiming_uniform, a=1; D7)
     bbox_head=dict(
         type='CenterMaskFCOSHead', num_classes=80, in_channels=256, stacked_convs=4, feat_channels=256,
         strides=[8, 16, 32, 64, 128], regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8)),
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), conv_bias=True, centerness_on_reg=True,
         norm_on_bbox=True, center_sampling=True, center_sample_radius=1.5,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+        loss_bbox=dict(type='FCOSIoULoss', mode='giou', smooth=1.0, loss_weight=1.0),  # centermask2's IoU loss (D5)
         loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     roi_head=dict(
         type='CenterMaskRoIHead',
@@ -31,10 +32,15 @@ model = dict(
             roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0, aligned=True)),
         mask_head=dict(
             type='SAGMaskHead', num_convs=4, roi_feat_size=14, in_channels=256, conv_out_channels=256,
-            num_classes=80, loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0)),
+            num_classes=80, loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0),
+            clip_target_rois=False),  # targets cropped in the unclipped RoI, as the reference (D4)
         mask_iou_head=dict(
-            type='MaskIoUHead', num_convs=4, num_fcs=2, roi_feat_size=14, in_channels=256, conv_out_channels=256,
-            fc_out_channels=1024, num_classes=80, loss_iou=dict(type='MSELoss', loss_weight=0.5))),
+            type='CenterMaskIoUHead', area_ratio='reference', num_convs=4, num_fcs=2, roi_feat_size=14,
+            in_channels=256, conv_out_channels=256, fc_out_channels=1024, num_classes=80,
+            loss_iou=dict(type='MSELoss', loss_weight=0.5),
+            init_cfg=[  # centermask2 MaskIoUHead: kaiming_normal (fan_out, relu) for convs *and* FCs (D7)
+                dict(type='Kaiming', override=dict(name='convs')), dict(type='Kaiming', override=dict(name='fcs')),
+                dict(type='Normal', std=0.01, override=dict(name='fc_mask_iou'))])),
     train_cfg=dict(
         rpn_proposal=dict(fcos_decode, max_per_img=100),
         rcnn=dict(  # detectron2's matcher: IoU >= 0.5, no low-quality matches; 512 RoIs at 25 % positive

@@ -1,3 +1,4 @@
+from .maskiou_head import CenterMaskIoUHead
 from .sag_mask_head import SAGMaskHead, SpatialAttention
 
-__all__ = ['SAGMaskHead', 'SpatialAttention']
+__all__ = ['CenterMaskIoUHead', 'SAGMaskHead', 'SpatialAttention']

@@ -1,9 +1,15 @@
 """Spatial-attention-guided mask head, SAG-Mask (CenterMask §2.4; ref §4.1)."""
+from typing import List
+
 import torch
 import torch.nn as nn
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
+from mmdet.utils import InstanceList
+from mmengine.config import ConfigDict
 from torch import Tensor
+from torch.nn.modules.utils import _pair
 
 
 class SpatialAttention(nn.Module):
@@ -31,11 +37,37 @@ class SAGMaskHead(FCNMaskHead):
     hook for. The predictor is initialised with normal(std=0.001) as in the reference.
 
     ``forward(x [N, in_channels, 14, 14]) -> [N, num_classes, 28, 28]`` mask logits.
+
+    Mask targets (findings D4): mmdet's ``mask_target`` clips each RoI to the image before cropping the GT mask,
+    while the RoI features are pooled from the unclipped FCOS box, so a RoI crossing the border learns a stretched
+    target. With ``clip_target_rois=False`` (the default; centermask2's ``mask_rcnn_loss`` crops the polygons in the
+    unclipped proposal box) the GT mask (polygons or bitmaps) is cropped and resized in the unclipped RoI;
+    ``True`` gives mmdet's targets. The MaskIoU targets are derived from these targets.
     """
 
-    def __init__(self, sam_kernel_size: int = 3, **kwargs):
+    def __init__(self, sam_kernel_size: int = 3, clip_target_rois: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.spatial_attention = SpatialAttention(sam_kernel_size)
+        self.clip_target_rois = clip_target_rois
+
+    def get_targets(self, sampling_results: List[SamplingResult], batch_gt_instances: InstanceList,
+                    rcnn_train_cfg: ConfigDict) -> Tensor:
+        """``[num_pos, mask_size, mask_size]`` targets of the positive RoIs of the batch, in RoI order."""
+        if self.clip_target_rois:
+            return super().get_targets(sampling_results, batch_gt_instances, rcnn_train_cfg)
+        mask_size = _pair(rcnn_train_cfg.mask_size)
+        binarize = not rcnn_train_cfg.get('soft_mask_target', False)
+        targets = []
+        for res, gt_instances in zip(sampling_results, batch_gt_instances):
+            rois = res.pos_priors
+            if rois.shape[0] == 0:
+                targets.append(rois.new_zeros((0, ) + mask_size))
+                continue
+            masks = gt_instances.masks.crop_and_resize(
+                rois.detach().cpu().numpy(), mask_size, inds=res.pos_assigned_gt_inds.cpu().numpy(),
+                device=rois.device, binarize=binarize).to_ndarray()
+            targets.append(torch.from_numpy(masks).float().to(rois.device))
+        return torch.cat(targets)
 
     def init_weights(self) -> None:
         super().init_weights()
