@@ -6,4 +6,5 @@ num_classes = 3
 model = dict(
     backbone=dict(arch='V-39-eSE', norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False),
     bbox_head=dict(num_classes=num_classes),
-    roi_head=dict(mask_head=dict(num_classes=num_classes), mask_iou_head=dict(num_classes=num_classes)))
+    roi_head=dict(mask_head=dict(num_classes=num_classes),
+                  mask_iou_head=dict(num_classes=num_classes, init_cfg=_base_.mask_iou_init_from_scratch)))

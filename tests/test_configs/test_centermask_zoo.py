@@ -44,6 +44,15 @@ def test_zoo_config_loads_its_published_checkpoint(name):
     check_against_model(result.state_dict, MODELS.build(cfg))
 
 
+@pytest.mark.parametrize('name', ZOO)
+def test_global_batch_16_scales_with_auto_scale_lr(name):
+    """The reference's batch 16 is global (findings D6): mmdet's --auto-scale-lr sets enable=True and mmengine
+    scales lr by (GPUs x batch per GPU) / base_batch_size."""
+    cfg = load_config('centermask', name)
+    assert cfg.auto_scale_lr.base_batch_size == 16 and 'enable' in cfg.auto_scale_lr
+    assert cfg.train_dataloader.batch_size * 8 == 16 and cfg.optim_wrapper.optimizer.lr == 0.01
+
+
 @pytest.mark.parametrize('name', [n for n in ZOO if n.endswith('_maskrcnn-benchmark.py')])
 def test_paper_code_configs_decode_like_maskrcnn_benchmark(name):
     model = load_config('centermask', name).model
