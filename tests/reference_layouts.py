@@ -76,6 +76,36 @@ def vovnet_shapes(arch, dcn_stages=()):
     return shapes
 
 
+# maskrcnn-benchmark ``resnet.py``: blocks per stage, groups, width per group (``R-50-FPN-RETINANET`` etc.)
+RESNET_SPECS = {'R-50': ((3, 4, 6, 3), 1, 64), 'R-101': ((3, 4, 23, 3), 1, 64), 'X-101-32x8d': ((3, 4, 23, 3), 32, 8)}
+
+
+def resnet_shapes(arch):
+    """Key -> shape of a maskrcnn-benchmark ResNet (``stem.conv1/bn1``, ``layer{1-4}.{i}.conv{1,2,3}/bn{1,2,3}``,
+    ``downsample.{0,1}`` on the first block of each stage; Bottleneck expansion 4, stem 64 channels)."""
+    blocks, groups, width_per_group = RESNET_SPECS[arch]
+    shapes = OrderedDict()
+    shapes['stem.conv1.weight'] = (64, 3, 7, 7)
+    _norm(shapes, 'stem.bn1', 64)
+    in_ch = 64
+    for stage, count in enumerate(blocks, 1):
+        width = groups * width_per_group * 2**(stage - 1)
+        out_ch = 256 * 2**(stage - 1)
+        for b in range(count):
+            name = f'layer{stage}.{b}'
+            if b == 0:
+                shapes[f'{name}.downsample.0.weight'] = (out_ch, in_ch, 1, 1)
+                _norm(shapes, f'{name}.downsample.1', out_ch)
+            shapes[f'{name}.conv1.weight'] = (width, in_ch if b == 0 else out_ch, 1, 1)
+            _norm(shapes, f'{name}.bn1', width)
+            shapes[f'{name}.conv2.weight'] = (width, width // groups, 3, 3)
+            _norm(shapes, f'{name}.bn2', width)
+            shapes[f'{name}.conv3.weight'] = (out_ch, width, 1, 1)
+            _norm(shapes, f'{name}.bn3', out_ch)
+        in_ch = out_ch
+    return shapes
+
+
 def _conv(shapes, name, cout, cin, k, bias=True):
     shapes[f'{name}.weight'] = (cout, cin, k, k)
     if bias:
@@ -133,8 +163,10 @@ def maskrcnn_benchmark_shapes(arch, lite=False, num_classes=80):
     (feature_extractor: maskiou_fcn*, maskiou_fc1/2; predictor: maskiou); the mask and MaskIoU class outputs have
     a background channel first (81 for COCO), FCOS has 80."""
     fpn, towers, mask_convs = (128, 2, 2) if lite else (256, 4, 4)
-    shapes = OrderedDict((f'backbone.body.{k}', v) for k, v in vovnet_shapes(arch).items())
-    for idx, cin in zip((2, 3, 4), STAGE_SPECS[arch][2][1:]):
+    body = resnet_shapes(arch) if arch in RESNET_SPECS else vovnet_shapes(arch)
+    shapes = OrderedDict((f'backbone.body.{k}', v) for k, v in body.items())
+    stage_channels = (512, 1024, 2048) if arch in RESNET_SPECS else STAGE_SPECS[arch][2][1:]
+    for idx, cin in zip((2, 3, 4), stage_channels):
         _conv(shapes, f'backbone.fpn.fpn_inner{idx}', fpn, cin, 1)
         _conv(shapes, f'backbone.fpn.fpn_layer{idx}', fpn, fpn, 3)
     _conv(shapes, 'backbone.fpn.top_blocks.p6', fpn, fpn, 3)

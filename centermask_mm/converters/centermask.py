@@ -3,13 +3,13 @@
 Reference key layouts: ``shared/reference/centermask_reference.md`` §8.1 and fidelity findings D1. Every source key
 is mapped by exactly one rule of its layout's table (:data:`LAYOUTS`) onto a key of :class:`CenterMask`
 (``backbone.*`` keys go through the VoVNet mapping of :mod:`centermask_mm.converters.vovnet`, which also finds the
-backbone arch and its DCN stages). Keys that no rule maps are refused; :func:`check_against_model` then refuses
+backbone arch and its DCN stages, or the ResNet / ResNeXt one of :mod:`centermask_mm.converters.resnet`). Keys that no rule maps are refused; :func:`check_against_model` then refuses
 model keys that the source does not cover and shape mismatches.
 
 =========================  ==============================================  ====================================
 ours                       centermask2 (detectron2)                        CenterMask (maskrcnn-benchmark)
 =========================  ==============================================  ====================================
-backbone.*                 backbone.bottom_up.<VoVNet names>               backbone.body.<VoVNet names>
+backbone.*                 backbone.bottom_up.<VoVNet / ResNet names>      backbone.body.<VoVNet / ResNet names>
 neck.lateral_convs.i       backbone.fpn_lateral{3,4,5}                     backbone.fpn.fpn_inner{2,3,4}
 neck.fpn_convs.0-2         backbone.fpn_output{3,4,5}                      backbone.fpn.fpn_layer{2,3,4}
 neck.fpn_convs.3 / 4       backbone.top_block.p6 / p7                      backbone.fpn.top_blocks.p6 / p7
@@ -33,11 +33,12 @@ mask_iou_head.fc_mask_iou  roi_heads.maskiou_head.maskiou                  roi_h
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
+from .resnet import ResNetConversion, ResNetConversionError, convert_resnet_state_dict, looks_like_resnet
 from .vovnet import VoVNetConversion, VoVNetConversionError, convert_vovnet_state_dict, unwrap_state_dict
 
 
@@ -140,7 +141,7 @@ class CenterMaskConversion:
     """Result of :func:`convert_centermask_state_dict`: our tensors and what the source turned out to be."""
     state_dict: 'OrderedDict[str, torch.Tensor]'
     layout: str
-    backbone: VoVNetConversion
+    backbone: Union[VoVNetConversion, ResNetConversion]
     fpn_channels: int
     num_classes: int
     stacked_convs: int
@@ -156,13 +157,9 @@ class CenterMaskConversion:
     def config_name(self) -> str:
         """File name of the zoo config (``configs/centermask/``) whose model this checkpoint loads into, by the
         naming scheme of the zoo: ``centermask[-lite]_<arch>[-dcn]_fpn_ms-<3x|4x>_coco[_maskrcnn-benchmark].py``."""
-        arch = self.backbone.arch
-        version = 'v2' if arch.endswith('-eSE') else 'v1'
-        token = f"{version}-{arch[2:].replace('-eSE', '')}".lower()
-        dcn = '-dcn' if any(self.backbone.stage_with_dcn) else ''
         family, schedule = ('centermask-lite', '4x') if self.lite else ('centermask', '3x')
         origin = '_maskrcnn-benchmark' if self.layout == 'maskrcnn-benchmark' else ''
-        return f'{family}_{token}{dcn}_fpn_ms-{schedule}_coco{origin}.py'
+        return f'{family}_{self.backbone.config_token}_fpn_ms-{schedule}_coco{origin}.py'
 
     def summary(self) -> str:
         return (f'layout {self.layout}, {"CenterMask-Lite" if self.lite else "CenterMask"}, backbone '
@@ -221,11 +218,15 @@ def convert_centermask_state_dict(checkpoint: dict) -> CenterMaskConversion:
             f'{unmapped[:10]}')
     if not backbone_state:
         raise CenterMaskConversionError(f"No backbone keys ('{backbone_prefix}*') in the {layout} checkpoint")
+    backbone_state = {k[len(backbone_prefix):]: v for k, v in backbone_state.items()}
     try:
-        backbone = convert_vovnet_state_dict(backbone_state)
-    except VoVNetConversionError as err:
-        raise CenterMaskConversionError(f'The backbone ({backbone_prefix}*) is not a VoVNet this package converts: '
-                                        f'{err}') from err
+        if looks_like_resnet(backbone_state):
+            backbone = convert_resnet_state_dict(backbone_state)
+        else:
+            backbone = convert_vovnet_state_dict(backbone_state)
+    except (VoVNetConversionError, ResNetConversionError) as err:
+        raise CenterMaskConversionError(f'The backbone ({backbone_prefix}*) is not a VoVNet or ResNet this package '
+                                        f'converts: {err}') from err
     for key, value in backbone.state_dict.items():
         converted[f'backbone.{key}'] = value
 

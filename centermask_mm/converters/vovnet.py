@@ -56,6 +56,14 @@ class VoVNetConversion:
     dropped_keys: List[str] = field(default_factory=list)
     stripped_prefix: str = ''
 
+    @property
+    def config_token(self) -> str:
+        """The arch as zoo config names spell it: ``V-39-eSE`` -> ``v2-39``, ``V-19-slim-dw-eSE`` -> ``v2-19-slim-dw``,
+        ``V-39`` (VoVNetV1) -> ``v1-39``; ``-dcn`` when deformable stages are present."""
+        version = 'v2' if self.arch.endswith('-eSE') else 'v1'
+        dcn = '-dcn' if any(self.stage_with_dcn) else ''
+        return f"{version}-{self.arch[2:].replace('-eSE', '')}".lower() + dcn
+
     def backbone_cfg(self) -> dict:
         """The ``VoVNet`` config these weights load into strictly."""
         cfg = dict(type='VoVNet', arch=self.arch, ese_last_block_only=self.ese_last_block_only)

@@ -22,7 +22,18 @@ PUBLISHED = {
     'centermask_v2-57_fpn_ms-3x_coco_maskrcnn-benchmark.py', 'centermask_v2-99_fpn_ms-3x_coco_maskrcnn-benchmark.py',
     'centermask-lite_v2-19_fpn_ms-4x_coco_maskrcnn-benchmark.py',
     'centermask-lite_v2-39_fpn_ms-4x_coco_maskrcnn-benchmark.py',
+    'centermask_r-50_fpn_ms-3x_coco_maskrcnn-benchmark.py', 'centermask_r-101_fpn_ms-3x_coco_maskrcnn-benchmark.py',
+    'centermask_x-101-32x8d_fpn_ms-3x_coco_maskrcnn-benchmark.py',
+    'centermask-lite_r-50_fpn_ms-4x_coco_maskrcnn-benchmark.py',
 }
+
+
+def backbone_arch(backbone):
+    if backbone.type == 'VoVNet':
+        return backbone.arch
+    if backbone.type == 'ResNeXt':
+        return f'X-{backbone.depth}-{backbone.groups}x{backbone.base_width}d'
+    return f'R-{backbone.depth}'
 
 
 def test_zoo_is_the_published_models():
@@ -35,7 +46,7 @@ def test_zoo_config_loads_its_published_checkpoint(name):
     lite = cfg.neck.out_channels == 128
     dcn_stages = tuple(s for s, on in zip((2, 3, 4, 5), cfg.backbone.get('stage_with_dcn', ())) if on)
     if name.endswith('_maskrcnn-benchmark.py'):
-        source = maskrcnn_benchmark_shapes(cfg.backbone.arch, lite)
+        source = maskrcnn_benchmark_shapes(backbone_arch(cfg.backbone), lite)
     else:
         source = centermask2_shapes(cfg.backbone.arch, lite, dcn_stages)
     result = convert_centermask_state_dict(fill(source))

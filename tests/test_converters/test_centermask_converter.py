@@ -29,6 +29,9 @@ CASES = {
     'mb-V2-39': ('maskrcnn-benchmark', 'V-39-eSE', False, (), 'centermask_v2-39_fpn_ms-3x_coco_maskrcnn-benchmark.py'),
     'mb-lite-V-19': ('maskrcnn-benchmark', 'V-19-eSE', True, (),
                      'centermask-lite_v2-19_fpn_ms-4x_coco_maskrcnn-benchmark.py'),
+    'mb-R-50': ('maskrcnn-benchmark', 'R-50', False, (), 'centermask_r-50_fpn_ms-3x_coco_maskrcnn-benchmark.py'),
+    'mb-X-101': ('maskrcnn-benchmark', 'X-101-32x8d', False, (),
+                 'centermask_x-101-32x8d_fpn_ms-3x_coco_maskrcnn-benchmark.py'),
 }
 
 
@@ -92,8 +95,13 @@ def test_reference_checkpoint_converts_and_loads_strictly(case):
                 'roi_head.mask_head.spatial_attention.conv.weight',
             'roi_heads.mask.predictor.conv5_mask.weight': 'roi_head.mask_head.upsample.weight',
             'roi_heads.maskiou.feature_extractor.maskiou_fc2.weight': 'roi_head.mask_iou_head.fcs.1.weight',
-            'backbone.body.stage5.OSA5_1.ese.fc.bias': 'backbone.stages.3.blocks.0.attn.fc.bias',
         })
+        if arch.startswith('V-'):
+            spots['backbone.body.stage5.OSA5_1.ese.fc.bias'] = 'backbone.stages.3.blocks.0.attn.fc.bias'
+        else:  # maskrcnn-benchmark ResNet: stem.* -> conv1 / bn1, layers as they are
+            spots.update({'backbone.body.stem.bn1.running_var': 'backbone.bn1.running_var',
+                          'backbone.body.layer3.5.conv2.weight': 'backbone.layer3.5.conv2.weight',
+                          'backbone.body.layer4.0.downsample.1.weight': 'backbone.layer4.0.downsample.1.weight'})
         prefix = 'backbone.body.'
         # background channel 0 dropped from the class outputs of the mask and MaskIoU predictors
         assert torch.equal(ours['roi_head.mask_head.conv_logits.weight'],
@@ -212,3 +220,27 @@ def test_cli_converts_and_prints_the_config(tmp_path):
         pickle.dump(_RunsCode(), f)
     proc = cli(src, tmp_path / 'never.pth')
     assert proc.returncode == 1 and 'c2.pth' in proc.stderr
+
+
+def test_detectron2_resnet_layout_maps_onto_mmdet_resnet():
+    """centermask2's ResNet configs (detectron2 names: res{2-5}, conv{k}.norm, shortcut) map onto mmdet's ResNet."""
+    from centermask_mm.converters.resnet import convert_resnet_state_dict
+    from tests.reference_layouts import resnet_shapes
+    mb = resnet_shapes('R-50')
+    d2 = {}
+    for key, shape in mb.items():
+        key = key.replace('stem.bn1', 'stem.conv1.norm').replace('downsample.0', 'shortcut')
+        key = key.replace('downsample.1', 'shortcut.norm')
+        for k in (1, 2, 3):
+            key = key.replace(f'.bn{k}.', f'.conv{k}.norm.')
+        for stage in (1, 2, 3, 4):
+            key = key.replace(f'layer{stage}.', f'res{stage + 1}.')
+        d2[key] = shape
+    source = fill(d2)
+    result = convert_resnet_state_dict(source)
+    assert (result.layout, result.arch, result.backbone_cfg()) == ('detectron2', 'R-50',
+                                                                   dict(type='ResNet', depth=50, style='caffe'))
+    backbone = MODELS.build(dict(type='ResNet', depth=50, style='caffe'))
+    backbone.load_state_dict(result.state_dict, strict=True)
+    assert torch.equal(backbone.layer2[0].downsample[1].running_mean, source['res3.0.shortcut.norm.running_mean'])
+    assert torch.equal(backbone.bn1.weight, source['stem.conv1.norm.weight'])

@@ -11,3 +11,10 @@ maskrcnn_benchmark_model = dict(
     roi_head=dict(mask_roi_extractor=dict(roi_layer=dict(sampling_ratio=2, aligned=False))),
     train_cfg=dict(rpn_proposal=maskrcnn_benchmark_fcos_decode),
     test_cfg=dict(rpn=maskrcnn_benchmark_fcos_decode))
+# Its ResNet models: MSRA ResNets (stride in the 1x1 conv: mmdet's 'caffe' style), frozen BN, stem and first stage
+# frozen (FREEZE_CONV_BODY_AT 2); its ResNeXt-101-32x8d puts the stride in the 3x3 conv ('pytorch' style).
+maskrcnn_benchmark_resnet50 = dict(
+    _delete_=True, type='ResNet', depth=50, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
+    norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='caffe',
+    init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://detectron2/resnet50_caffe'))
+resnet_out_channels = [512, 1024, 2048]  # stage3..stage5 of ResNet-50/101 and ResNeXt-101
