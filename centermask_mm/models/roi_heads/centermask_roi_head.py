@@ -11,6 +11,8 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import InstanceList
 from torch import Tensor
 
+from ..layers import paste_masks_in_image
+
 
 @MODELS.register_module()
 class CenterMaskRoIHead(StandardRoIHead):
@@ -135,10 +137,11 @@ class CenterMaskRoIHead(StandardRoIHead):
 
         ``mask_preds[i]``: ``[n_i, num_classes, 28, 28]`` logits for the boxes of ``results_list[i]`` (in the
         resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
-        else ``img_shape``) here; mmdet's FCNMaskHead then pastes into them as they are (unit scale factor).
+        else ``img_shape``) here and the masks of the predicted classes are pasted into them, all boxes of an image
+        at once (:func:`paste_masks_in_image`, the values of mmdet's ``FCNMaskHead`` paste).
         """
         clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
-        kept_preds, out_metas = [], []
+        threshold = self.test_cfg.mask_thr_binary
         for i, (preds, meta) in enumerate(zip(mask_preds, batch_img_metas)):
             results = results_list[i]
             boxes = results.bboxes
@@ -149,14 +152,20 @@ class CenterMaskRoIHead(StandardRoIHead):
                                    boxes[:, 2].clamp(0, out_w), boxes[:, 3].clamp(0, out_h)], dim=1)
             # detectron2's Boxes.nonempty(): positive width and height after clipping, i.e. the box overlaps the
             # image; without clipping this only drops boxes that cannot be pasted.
-            keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+            keep = ((clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])).nonzero(as_tuple=True)[0]
             results = results[keep]
             results.bboxes = clipped[keep] if clip else boxes[keep]
+            preds = preds[keep]
+            if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste
+                meta = dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0))
+                results_list[i] = self.mask_head.predict_by_feat(
+                    (preds, ), [results], [meta], rcnn_test_cfg=self.test_cfg, rescale=True)[0]
+                continue
+            index = torch.arange(len(results), device=preds.device)
+            probs = (preds[:, 0] if self.mask_head.class_agnostic else preds[index, results.labels]).sigmoid()
+            results.masks = paste_masks_in_image(probs, results.bboxes, out_h, out_w, threshold)
             results_list[i] = results
-            kept_preds.append(preds[keep])
-            out_metas.append(dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0)))
-        return self.mask_head.predict_by_feat(mask_preds=tuple(kept_preds), results_list=results_list,
-                                              batch_img_metas=out_metas, rcnn_test_cfg=self.test_cfg, rescale=True)
+        return results_list
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_data_samples: SampleList = None) -> tuple:

@@ -59,3 +59,21 @@ def test_non_consecutive_strides_are_refused():
     with pytest.raises(ValueError, match='consecutive power-of-two'):
         MODELS.build(dict(type='ScaleAdaptiveRoIExtractor', out_channels=4, featmap_strides=[8, 32],
                           roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0)))
+
+
+def test_inference_pooling_equals_per_level_pooling():
+    """Inference pools every RoI on every level and selects (no host sync per level); training pools each level's
+    RoIs only. Both give the same features."""
+    from mmdet.registry import MODELS
+    extractor = MODELS.build(dict(type='ScaleAdaptiveRoIExtractor', out_channels=8, featmap_strides=[8, 16, 32],
+                                  roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0, aligned=True)))
+    feats = tuple(torch.rand(2, 8, 256 // s, 320 // s) for s in (8, 16, 32))
+    boxes = torch.tensor([[0, 10., 10., 30., 40.], [0, 0., 0., 250., 200.], [1, 50., 60., 200., 150.],
+                          [1, 5., 5., 300., 250.], [0, 100., 100., 101., 190.], [0, 0., 0., 200., 150.]])
+    shapes = [(256, 320), (250, 300)]
+    areas = torch.tensor([256. * 320, 250. * 300])[boxes[:, 0].long()]
+    assert set(scale_adaptive_levels(boxes, areas, 3, 5).tolist()) == {0, 1, 2}  # all three levels used
+    extractor.train()
+    per_level = extractor(feats, boxes, img_shapes=shapes)
+    extractor.eval()
+    assert torch.equal(extractor(feats, boxes, img_shapes=shapes), per_level)

@@ -31,9 +31,12 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
     rule (``SingleRoIExtractor.map_roi_levels``, k = floor(4 + log2(sqrt(wh)/224)) as in Mask R-CNN).
 
     Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
-    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded) and the
-    rest (RoIAlign per level, empty-level guard) is SingleRoIExtractor's. k_min/k_max come from
-    ``featmap_strides`` (8..32 -> 3..5). Output: ``[N, out_channels, *roi_layer.output_size]``.
+    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded) as an argument.
+    k_min/k_max come from ``featmap_strides`` (8..32 -> 3..5). Output: ``[N, out_channels, *roi_layer.output_size]``.
+
+    In training each level pools only its RoIs (the backward pass of RoIAlign is costly); at inference every level
+    pools every RoI and the right one is selected, which gives the same features without a host synchronisation
+    per level (RoIAlign treats each RoI independently).
     """
 
     uses_img_shapes = True  # CenterMaskRoIHead passes ``img_shapes`` to extractors that set this
@@ -45,21 +48,32 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
         if [2**k for k in range(self.k_min, self.k_max + 1)] != list(featmap_strides):
             raise ValueError(f'ScaleAdaptiveRoIExtractor needs consecutive power-of-two featmap_strides, '
                              f'got {featmap_strides}')
-        self._roi_img_areas: Optional[Tensor] = None
 
     def map_roi_levels(self, rois: Tensor, num_levels: int) -> Tensor:
-        if self._roi_img_areas is None:
-            raise RuntimeError('ScaleAdaptiveRoIExtractor needs img_shapes: call it as extractor(feats, rois, '
-                               'img_shapes=[img_meta["img_shape"], ...])')
-        return scale_adaptive_levels(rois, self._roi_img_areas, self.k_min, self.k_max)
+        raise NotImplementedError('ScaleAdaptiveRoIExtractor maps RoIs by Eq. 2, which needs the image sizes: use '
+                                  'scale_adaptive_levels(rois, img_areas, k_min, k_max)')
 
     def forward(self, feats: Tuple[Tensor], rois: Tensor, roi_scale_factor: Optional[float] = None,
                 img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
         if img_shapes is None:
             raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
+        rois = rois.type_as(feats[0])
         areas = rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
-        self._roi_img_areas = areas[rois[:, 0].long()]
-        try:
-            return super().forward(feats, rois, roi_scale_factor)
-        finally:
-            self._roi_img_areas = None
+        levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max)
+        if roi_scale_factor is not None:
+            rois = self.roi_rescale(rois, roi_scale_factor)
+        feats = feats[:len(self.roi_layers)]
+        if self.training:
+            out = feats[0].new_zeros(rois.size(0), self.out_channels, *self.roi_layers[0].output_size)
+            for i, (layer, feat) in enumerate(zip(self.roi_layers, feats)):
+                inds = (levels == i).nonzero(as_tuple=True)[0]
+                if inds.numel() > 0:
+                    out[inds] = layer(feat, rois[inds])
+                else:  # keep every level in the graph: DDP expects the same graph on every rank
+                    out = out + feat.sum() * 0.
+            return out
+        out = None
+        for i, (layer, feat) in enumerate(zip(self.roi_layers, feats)):
+            pooled = layer(feat, rois)
+            out = pooled if out is None else torch.where((levels == i)[:, None, None, None], pooled, out)
+        return out

@@ -1,0 +1,38 @@
+"""The batched paste gives exactly mmdet's per-box CPU paste (``_do_paste_mask`` with ``skip_empty``)."""
+import pytest
+import torch
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+import centermask_mm.models.layers.mask_paste as mask_paste
+from centermask_mm.models.layers import paste_masks_in_image
+
+H, W = 97, 131
+
+
+def mmdet_paste(masks, boxes):
+    out = torch.zeros(len(boxes), H, W, dtype=torch.bool)
+    for k, box in enumerate(boxes):
+        if box[2] <= 0 or box[0] >= W or box[3] <= 0 or box[1] >= H:
+            continue  # mmdet raises on such a box; ours gives an empty mask
+        pasted, region = _do_paste_mask(masks[k:k + 1, None], box[None], H, W, skip_empty=True)
+        out[k][region] = pasted[0] >= 0.5
+    return out
+
+
+@pytest.mark.parametrize('chunk', [2**24, 700])  # one chunk, and many chunks of padded regions
+def test_identical_to_mmdet_paste_on_random_boxes(monkeypatch, chunk):
+    monkeypatch.setattr(mask_paste, 'CHUNK_ELEMENTS', chunk)
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(60):
+        n = int(torch.randint(1, 12, (), generator=gen))
+        masks = torch.rand(n, 28, 28, generator=gen)
+        corner = torch.rand(n, 2, generator=gen) * torch.tensor([W + 40., H + 40.]) - 20
+        size = torch.rand(n, 2, generator=gen) * torch.tensor([W * 0.8, H * 0.8])
+        if trial % 5 == 0:
+            size[0, 0] = 0  # a zero-width box
+        boxes = torch.cat([corner, corner + size], dim=1)
+        assert torch.equal(paste_masks_in_image(masks, boxes, H, W), mmdet_paste(masks, boxes)), trial
+
+
+def test_no_boxes():
+    assert paste_masks_in_image(torch.zeros(0, 28, 28), torch.zeros(0, 4), H, W).shape == (0, H, W)

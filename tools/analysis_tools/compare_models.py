@@ -1,0 +1,62 @@
+"""Side-by-side speed of CenterMask and mmdet's instance-segmentation models in one process (a benchmark, not a test).
+
+    python tools/analysis_tools/compare_models.py [--device cpu|cuda] [--size H W] [--batch N] [--repeats R]
+        [--models NAME ...] [--no-train] [--threads T] [--out docs/benchmarks.json]
+
+Each model is built from its config with random weights. For each: parameters, FLOPs (mmengine's analysis, the
+mask branch included), aten operator calls and sync-like ops of one predict, then in two regimes (worst case:
+score thresholds 0; trained-like: class-aware NMS fed the 1000 best candidates of an image) the end-to-end
+``test_step`` at batch 1 (median, min-max of --repeats after a warm-up) and batch N, the split into pre-processing /
+backbone+neck / heads+post-processing, peak memory, and the training step (forward, backward, SGD step, batch 2).
+Writes the JSON and prints markdown tables with ratios to Mask R-CNN R-50 (see docs/benchmarks.md).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import sys
+
+import torch
+
+import centermask_mm
+from centermask_mm.utils.model_comparison import MODEL_ZOO, compare, markdown
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'))
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--nms-input', type=int, default=1000, help='candidates per image into NMS (trained-like)')
+    parser.add_argument('--models', nargs='+', default=list(MODEL_ZOO), choices=list(MODEL_ZOO), metavar='NAME')
+    parser.add_argument('--no-train', action='store_true', help='skip the training step')
+    parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')
+    parser.add_argument('--out', default='docs/benchmarks.json')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = dict(device=args.device, cpu_threads=torch.get_num_threads(), cpu=platform.processor() or
+                   platform.machine(), cores=os.cpu_count(), torch=torch.__version__,
+                   gpu=torch.cuda.get_device_name() if args.device.startswith('cuda') else None,
+                   centermask_mm=centermask_mm.__version__, input=f'{args.size[0]}x{args.size[1]}',
+                   batch=args.batch, repeats=args.repeats, nms_input=args.nms_input)
+    print(f'machine: {machine}')
+    results = compare(args.models, args.device, args.size[0], args.size[1], args.batch, args.warmup, args.repeats,
+                      args.nms_input, train=not args.no_train)
+    if osp.dirname(args.out):
+        os.makedirs(osp.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(dict(machine=machine, results=results), f, indent=1)
+    print(markdown(results, args.batch))
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
