@@ -44,24 +44,30 @@ class CenterMaskFCOSHead(FCOSHead):
         max_shape = img_meta['img_shape'] if cfg.get('clip_bbox', False) else None
         in_stride_units = self.training and self.norm_on_bbox
 
-        mlvl_bboxes, mlvl_scores, mlvl_labels = [], [], []
-        for stride, cls_score, bbox_pred, centerness, priors in zip(
-                self.strides, cls_score_list, bbox_pred_list, score_factor_list, mlvl_priors):
+        # Per level: (location, class) pairs above score_thr ranked by cls * ctr, the best nms_pre kept. Pairs
+        # below the threshold get -1 so that one top-k per level and one selection at the end replace a boolean
+        # index per level (a host synchronisation each).
+        level_scores, level_index, level_regs = [], [], []
+        offset = 0
+        for stride, cls_score, bbox_pred, centerness in zip(self.strides, cls_score_list, bbox_pred_list,
+                                                            score_factor_list):
             cls = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).sigmoid()
             ctr = centerness.permute(1, 2, 0).reshape(-1).sigmoid()
             bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, 4)
             if in_stride_units:
-                bbox_pred = bbox_pred * stride[0] if isinstance(stride, tuple) else bbox_pred * stride
-            candidates = cls > score_thr
-            cls_ctr = (cls * ctr[:, None])[candidates]
-            prior_idx, labels = candidates.nonzero(as_tuple=True)
-            if 0 < nms_pre < cls_ctr.numel():
-                cls_ctr, keep = cls_ctr.topk(nms_pre)
-                prior_idx, labels = prior_idx[keep], labels[keep]
-            mlvl_bboxes.append(self.bbox_coder.decode(priors[prior_idx], bbox_pred[prior_idx], max_shape=max_shape))
-            mlvl_scores.append(cls_ctr.sqrt() if score_sqrt else cls_ctr)
-            mlvl_labels.append(labels)
-
-        results = InstanceData(
-            bboxes=torch.cat(mlvl_bboxes), scores=torch.cat(mlvl_scores), labels=torch.cat(mlvl_labels))
+                bbox_pred = bbox_pred * (stride[0] if isinstance(stride, tuple) else stride)
+            scores = torch.where(cls > score_thr, cls * ctr[:, None], cls.new_tensor(-1.0)).reshape(-1)
+            k = scores.numel() if nms_pre <= 0 else min(nms_pre, scores.numel())
+            top_scores, top_index = scores.topk(k)
+            level_scores.append(top_scores)
+            level_index.append(top_index + offset)
+            level_regs.append(bbox_pred)
+            offset += scores.numel()
+        scores, index = torch.cat(level_scores), torch.cat(level_index)
+        keep = (scores >= 0).nonzero(as_tuple=True)[0]
+        scores, index = scores[keep], index[keep]
+        prior_idx, labels = index // self.cls_out_channels, index % self.cls_out_channels
+        bboxes = self.bbox_coder.decode(torch.cat(mlvl_priors)[prior_idx], torch.cat(level_regs)[prior_idx],
+                                        max_shape=max_shape)
+        results = InstanceData(bboxes=bboxes, scores=scores.sqrt() if score_sqrt else scores, labels=labels)
         return self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)

@@ -71,3 +71,42 @@ def test_training_mode_decodes_in_stride_units():
     head.train()
     train_boxes = head.predict_by_feat(*head_outputs(2.0 / 8), batch_img_metas=[META], cfg=decode_cfg())[0].bboxes
     assert torch.allclose(eval_boxes, train_boxes)
+
+
+def per_level_reference(head, cls_scores, bbox_preds, centernesses, priors, nms_pre, score_thr):
+    """The reference's selection written level by level (ref §3.3): candidates cls > thr, the best nms_pre by
+    cls*ctr per level, score sqrt(cls*ctr), box from the location and its (l, t, r, b)."""
+    rows = []
+    for cls, reg, ctr, pts in zip(cls_scores, bbox_preds, centernesses, priors):
+        cls = cls.permute(1, 2, 0).reshape(-1, head.cls_out_channels).sigmoid()
+        ctr = ctr.permute(1, 2, 0).reshape(-1).sigmoid()
+        reg = reg.permute(1, 2, 0).reshape(-1, 4)
+        loc, label = (cls > score_thr).nonzero(as_tuple=True)
+        score = cls[loc, label] * ctr[loc]
+        if score.numel() > nms_pre:
+            score, top = score.topk(nms_pre)
+            loc, label = loc[top], label[top]
+        box = torch.stack([pts[loc, 0] - reg[loc, 0], pts[loc, 1] - reg[loc, 1], pts[loc, 0] + reg[loc, 2],
+                           pts[loc, 1] + reg[loc, 3]], dim=1)
+        rows += [(s, int(lbl), tuple(b)) for s, lbl, b in zip(score.sqrt().tolist(), label.tolist(), box.tolist())]
+    return sorted(rows)
+
+
+@pytest.mark.parametrize('score_thr, nms_pre', [(0.0, 50), (0.3, 40), (0.6, 1000)])
+def test_vectorised_selection_equals_the_per_level_algorithm(score_thr, nms_pre):
+    head = MODELS.build(dict(type='CenterMaskFCOSHead', num_classes=5, in_channels=4, feat_channels=4,
+                             stacked_convs=1, strides=[8, 16, 32], regress_ranges=((-1, 64), (64, 128), (128, 1e8)),
+                             norm_cfg=None, norm_on_bbox=True, centerness_on_reg=True)).eval()
+    gen = torch.Generator().manual_seed(1)
+    sizes = [(12, 16), (6, 8), (3, 4)]
+    cls = [torch.randn(5, h, w, generator=gen) for h, w in sizes]
+    reg = [torch.rand(4, h, w, generator=gen) * 40 for h, w in sizes]
+    ctr = [torch.randn(1, h, w, generator=gen) for h, w in sizes]
+    priors = head.prior_generator.grid_priors(sizes, dtype=torch.float, device='cpu')
+    cfg = decode_cfg(nms_pre=nms_pre, score_thr=score_thr)
+    ours = head._predict_by_feat_single(cls, reg, ctr, priors, dict(img_shape=(96, 128)), cfg, with_nms=False)
+    rows = sorted(zip(ours.scores.tolist(), ours.labels.tolist(), map(tuple, ours.bboxes.tolist())))
+    expected = per_level_reference(head, cls, reg, ctr, priors, nms_pre, score_thr)
+    assert len(rows) == len(expected) > 0
+    for (s, lbl, box), (es, elbl, ebox) in zip(rows, expected):
+        assert lbl == elbl and s == pytest.approx(es, abs=1e-7) and box == pytest.approx(ebox, abs=1e-5)
