@@ -121,3 +121,36 @@ def test_test_tool_on_a_converted_published_checkpoint(tmp_path):
     log = run('tools/test.py', str(config), str(dst), '--work-dir', str(tmp_path))
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
     assert 'do not match exactly' not in log and 'missing keys' not in log
+
+
+def test_compare_models_runs_and_writes_json(tmp_path):
+    import json
+    out = tmp_path / 'bench.json'
+    log = run('tools/analysis_tools/compare_models.py', '--models', 'CenterMask-Lite V-19-slim-dw', 'Mask R-CNN R-50',
+              '--size', '128', '160', '--warmup', '0', '--repeats', '1', '--no-train', '--out', str(out))
+    assert '**trained-like regime**' in log and '| Mask R-CNN R-50 |' in log
+    results = json.loads(out.read_text())['results']
+    lite = results['CenterMask-Lite V-19-slim-dw']
+    assert lite['aten_calls'] > 0 and lite['trained']['batch1']['median_ms'] > 0
+    assert lite['worst']['detections'] == 50 and results['Mask R-CNN R-50']['worst']['detections'] == 100
+
+
+def test_trained_like_regime_caps_the_nms_input():
+    import torch
+    from mmdet.models.layers import multiclass_nms
+
+    from centermask_mm.utils.model_comparison import cap_nms_input
+    seen = []
+    boxes = torch.rand(3000, 4) * 50
+    boxes[:, 2:] += boxes[:, :2]
+    scores = torch.rand(3000, 81)
+    import mmdet.models.layers.bbox_nms as bbox_nms
+    original = bbox_nms.batched_nms
+    try:
+        bbox_nms.batched_nms = lambda b, s, i, cfg, class_agnostic=False: (seen.append(len(s)), original(
+            b, s, i, cfg, class_agnostic))[1]
+        with cap_nms_input(1000):
+            dets, labels = multiclass_nms(boxes, scores, 0.0, dict(type='nms', iou_threshold=0.5), max_num=100)
+    finally:
+        bbox_nms.batched_nms = original
+    assert seen == [1000] and len(dets) == 100  # 3000 boxes x 80 classes in, the best 1000 into NMS

@@ -20,7 +20,7 @@ import sys
 import torch
 
 import centermask_mm
-from centermask_mm.utils.model_comparison import MODEL_ZOO, compare, markdown
+from centermask_mm.utils.model_comparison import MODEL_ZOO, NOT_BY_DEFAULT, compare, markdown
 
 
 def parse_args():
@@ -31,7 +31,9 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--nms-input', type=int, default=1000, help='candidates per image into NMS (trained-like)')
-    parser.add_argument('--models', nargs='+', default=list(MODEL_ZOO), choices=list(MODEL_ZOO), metavar='NAME')
+    parser.add_argument('--models', nargs='+', default=[m for m in MODEL_ZOO if m not in NOT_BY_DEFAULT],
+                        choices=list(MODEL_ZOO), metavar='NAME',
+                        help=f'default: all but {NOT_BY_DEFAULT} (see centermask_mm/utils/model_comparison.py)')
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')
     parser.add_argument('--out', default='docs/benchmarks.json')
@@ -48,12 +50,15 @@ def main():
                    centermask_mm=centermask_mm.__version__, input=f'{args.size[0]}x{args.size[1]}',
                    batch=args.batch, repeats=args.repeats, nms_input=args.nms_input)
     print(f'machine: {machine}')
-    results = compare(args.models, args.device, args.size[0], args.size[1], args.batch, args.warmup, args.repeats,
-                      args.nms_input, train=not args.no_train)
     if osp.dirname(args.out):
         os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(dict(machine=machine, results=results), f, indent=1)
+
+    def save(results):
+        with open(args.out, 'w') as f:
+            json.dump(dict(machine=machine, results=results), f, indent=1)
+
+    results = compare(args.models, args.device, args.size[0], args.size[1], args.batch, args.warmup, args.repeats,
+                      args.nms_input, train=not args.no_train, on_result=save)
     print(markdown(results, args.batch))
     print(f'wrote {args.out}')
 

@@ -126,7 +126,6 @@ class CenterMaskRoIHead(StandardRoIHead):
             index = torch.arange(labels.numel(), device=labels.device)
             mask_iou = self.mask_iou_head(mask_results['mask_feats'], mask_preds[index, labels])[index, labels]
             mask_scores = mask_scores * mask_iou
-        results_list = [res.clone() for res in results_list]
         for results, scores in zip(results_list, mask_scores.split(num_per_img)):
             results.mask_scores = scores
         return self.paste_masks(mask_preds.split(num_per_img), results_list, batch_img_metas, rescale)

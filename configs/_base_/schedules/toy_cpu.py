@@ -11,8 +11,9 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[int(max_iter * 0.8)], gamma=0.1),
 ]
+# foreach=True: the multi-tensor AdamW (PyTorch picks the per-tensor loop on CPU, 12 % of a toy step in py-spy)
 optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.05),
+    type='OptimWrapper', optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.05, foreach=True),
     paramwise_cfg=dict(norm_decay_mult=0.), clip_grad=dict(max_norm=35, norm_type=2))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iter, max_keep_ckpts=1),
                      logger=dict(interval=50))
