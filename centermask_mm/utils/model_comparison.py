@@ -130,11 +130,11 @@ def cap_nms_input(k: Optional[int]):
 
 def make_batch(batch_size: int, height: int, width: int, with_gt: bool = False, seed: int = 0) -> dict:
     """``test_step`` / ``train_step`` input: random uint8 images of ``height x width`` (and random GT)."""
-    gen = torch.Generator().manual_seed(seed)
     if with_gt:
         from mmdet.testing import demo_mm_inputs
         return demo_mm_inputs(batch_size=batch_size, image_shapes=[(3, height, width)] * batch_size,
                               num_items=[5] * batch_size, num_classes=80, with_mask=True)
+    gen = torch.Generator().manual_seed(seed)
     inputs = [torch.randint(0, 256, (3, height, width), dtype=torch.uint8, generator=gen) for _ in range(batch_size)]
     samples = [DetDataSample(metainfo=dict(img_id=i, img_shape=(height, width), ori_shape=(height, width),
                                            scale_factor=(1.0, 1.0), pad_shape=(height, width)))
@@ -190,11 +190,10 @@ def count_ops(model, data) -> Dict[str, int]:
     return dict(aten_calls=len(top), host_syncs=sum(e.name in SYNC_OPS for e in events))
 
 
-def stage_times(model, data, device: str, warmup: int, repeats: int) -> Dict[str, float]:
+def stage_times(model, data, total: float, device: str, warmup: int, repeats: int) -> Dict[str, float]:
     """Median ms of pre-processing, backbone + neck, and the rest (heads and post-processing, mask pasting
-    included) within ``test_step``, from separate timed calls of the same stages."""
+    included) of a ``test_step`` that took ``total`` ms, from separately timed calls of the first two stages."""
     with torch.no_grad():
-        total = time_calls(lambda: model.test_step(data), device, warmup, repeats)['median_ms']
         pre = time_calls(lambda: model.data_preprocessor(data, False), device, warmup, repeats)['median_ms']
         inputs = model.data_preprocessor(data, False)['inputs']
         feats = time_calls(lambda: model.extract_feat(inputs), device, warmup, repeats)['median_ms']
@@ -259,7 +258,7 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
                 with PeakRSS() as mem:
                     b1 = time_calls(lambda: model.test_step(one), device, warmup, repeats)
                 bn = time_calls(lambda: model.test_step(many), device, warmup, repeats)
-                stages = stage_times(model, one, device, warmup, repeats)
+                stages = stage_times(model, one, b1['median_ms'], device, warmup, repeats)
                 detections = len(model.test_step(one)[0].pred_instances)
             row[regime] = dict(batch1=b1, batch_n_ms_per_image=bn['median_ms'] / batch, detections=detections,
                                peak_mem_mb=(torch.cuda.max_memory_allocated() if device.startswith('cuda')
