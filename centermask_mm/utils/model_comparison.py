@@ -88,6 +88,45 @@ def _drop_pretrained(cfg):
             _drop_pretrained(value)
 
 
+#: ``fp32``; ``amp``: ``torch.autocast`` float16 around ``test_step`` (what mmengine's ``TestLoop(fp16=True)`` does:
+#: weights are re-cast on every call); ``fp16``: half-precision weights and input (``model.half()``, the image cast
+#: once after pre-processing; post-processing runs in whatever dtype the heads return).
+PRECISIONS = ('fp32', 'amp', 'fp16')
+
+
+def set_precision(model: torch.nn.Module, precision: str):
+    """Prepare ``model`` for ``precision`` (see :data:`PRECISIONS`); returns the context to run ``test_step`` in."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision {precision!r} is not one of {PRECISIONS}')
+    if precision == 'amp':
+        device_type = next(model.parameters()).device.type
+        return lambda: torch.autocast(device_type, dtype=torch.float16)
+    if precision == 'fp16':
+        model.half()
+        preprocessor, forward = model.data_preprocessor, model.data_preprocessor.forward
+
+        def half_inputs(data, training=False):
+            out = forward(data, training)
+            out['inputs'] = out['inputs'].half()
+            return out
+
+        preprocessor.forward = half_inputs
+    return contextlib.nullcontext
+
+
+@contextlib.contextmanager
+def _quiet_init():
+    """mmengine logs every parameter's initialiser at INFO outside a runner; hide that from the benchmark's output."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def build_model(entry: str, device: str) -> torch.nn.Module:
     """The model of a config with random weights (no pretrained download), every score threshold at 0."""
     cfg = Config.fromfile(config_path(entry))
@@ -96,7 +135,8 @@ def build_model(entry: str, device: str) -> torch.nn.Module:
     _zero_score_thresholds(model_cfg.get('test_cfg'))
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(model_cfg)
-    model.init_weights()
+    with _quiet_init():
+        model.init_weights()
     return model.to(device).eval()
 
 
@@ -231,7 +271,8 @@ def train_step_time(entry: str, device: str, height: int, width: int, warmup: in
     backbone.norm_eval = False
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(model_cfg)
-    model.init_weights()
+    with _quiet_init():
+        model.init_weights()
     model = model.to(device).train()
     from mmengine.optim import OptimWrapper
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9))
@@ -239,56 +280,86 @@ def train_step_time(entry: str, device: str, height: int, width: int, warmup: in
     return time_calls(lambda: model.train_step(data, optim), device, warmup, repeats)['median_ms']
 
 
+def measure(entry: str, device: str, height: int, width: int, batch: int, warmup: int, repeats: int,
+            nms_input: int, train: bool, flops: bool, precision: str, log=print) -> dict:
+    """One row of :func:`compare` (see there)."""
+    model = build_model(entry, device)
+    one, many = make_batch(1, height, width), make_batch(batch, height, width)
+    row = dict(config=entry, precision=precision)
+    if flops:
+        row.update(flops_and_params(model, one))
+    else:
+        row.update(params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflops=None)
+    row.update(count_ops(model, one))
+    context = set_precision(model, precision)
+    for regime, cap in (('worst', None), ('trained', nms_input)):
+        if device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats()
+        with cap_nms_input(cap), torch.no_grad(), context():
+            with PeakRSS() as mem:
+                b1 = time_calls(lambda: model.test_step(one), device, warmup, repeats)
+            bn = time_calls(lambda: model.test_step(many), device, warmup, repeats)
+            stages = stage_times(model, one, b1['median_ms'], device, warmup, repeats)
+            detections = len(model.test_step(one)[0].pred_instances)
+        row[regime] = dict(batch1=b1, batch_n_ms_per_image=bn['median_ms'] / batch,
+                           batch_n_images_per_s=1000 * batch / bn['median_ms'], detections=detections,
+                           peak_mem_mb=(torch.cuda.max_memory_allocated() if device.startswith('cuda')
+                                        else mem.peak) / 2**20, **stages)
+        log(f'  {regime}: {_ms(b1["median_ms"])} ms (batch 1), {_ms(row[regime]["batch_n_ms_per_image"])} ms/img '
+            f'(batch {batch}), {detections} detections')
+    del model
+    if train:
+        row['train_step_ms'] = train_step_time(entry, device, height, width, warmup, repeats)
+        log(f'  training step (batch 2): {_ms(row["train_step_ms"])} ms')
+    return row
+
+
 def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int = 1216, batch: int = 2,
-            warmup: int = 1, repeats: int = 3, nms_input: int = 1000, train: bool = True,
-            log=print, on_result=None) -> Dict[str, dict]:
+            warmup: int = 1, repeats: int = 3, nms_input: int = 1000, train: bool = True, flops: bool = True,
+            precision: str = 'fp32', log=print, on_result=None) -> Dict[str, dict]:
     """Measure every model of ``names`` (keys of :data:`MODEL_ZOO`); see the module docstring for the regimes.
+    ``precision`` applies to inference (:data:`PRECISIONS`); parameters, FLOPs and operator counts are taken in fp32
+    before it is applied, the training step is always fp32. A model that fails is reported with its error (e.g.
+    mmcv's CUDA NMS takes float32 boxes only, so mmdet's heads fail with half weights) and the run goes on.
     ``on_result(results)`` is called after each model (to save partial results)."""
     results = OrderedDict()
     for name in names:
         entry = MODEL_ZOO[name]
         log(f'{name}: {entry}')
-        model = build_model(entry, device)
-        one, many = make_batch(1, height, width), make_batch(batch, height, width)
-        row = dict(config=entry)
-        row.update(flops_and_params(model, one))
-        row.update(count_ops(model, one))
-        for regime, cap in (('worst', None), ('trained', nms_input)):
-            with cap_nms_input(cap), torch.no_grad():
-                with PeakRSS() as mem:
-                    b1 = time_calls(lambda: model.test_step(one), device, warmup, repeats)
-                bn = time_calls(lambda: model.test_step(many), device, warmup, repeats)
-                stages = stage_times(model, one, b1['median_ms'], device, warmup, repeats)
-                detections = len(model.test_step(one)[0].pred_instances)
-            row[regime] = dict(batch1=b1, batch_n_ms_per_image=bn['median_ms'] / batch, detections=detections,
-                               peak_mem_mb=(torch.cuda.max_memory_allocated() if device.startswith('cuda')
-                                            else mem.peak) / 2**20, **stages)
-            log(f'  {regime}: {b1["median_ms"]:.0f} ms (batch 1), {row[regime]["batch_n_ms_per_image"]:.0f} ms/img '
-                f'(batch {batch}), {detections} detections')
-        if train:
-            row['train_step_ms'] = train_step_time(entry, device, height, width, warmup, repeats)
-            log(f'  training step (batch 2): {row["train_step_ms"]:.0f} ms')
-        results[name] = row
-        del model
+        try:
+            results[name] = measure(entry, device, height, width, batch, warmup, repeats, nms_input, train, flops,
+                                    precision, log)
+        except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
+            results[name] = dict(config=entry, precision=precision, error=f'{type(err).__name__}: {err}'[:500])
+            log(f'  FAILED: {results[name]["error"]}')
+        if device.startswith('cuda'):
+            torch.cuda.empty_cache()
         if on_result is not None:
             on_result(results)
     return results
 
 
+def _ms(value: float) -> str:
+    return f'{value:.1f}' if value < 100 else f'{value:.0f}'
+
+
 def markdown(results: Dict[str, dict], batch: int) -> str:
     """Tables with ratios to Mask R-CNN R-50 (when measured) per regime."""
+    failed = {name: row['error'] for name, row in results.items() if 'error' in row}
+    results = OrderedDict((name, row) for name, row in results.items() if 'error' not in row)
     base = results.get(BASELINE)
     lines = []
     for regime in ('trained', 'worst'):
         lines += [f'\n**{regime}-like regime**\n' if regime == 'trained' else '\n**worst case** (score thresholds 0)\n',
-                  f'| model | ms (batch 1) | ratio | ms/img (batch {batch}) | backbone+neck ms | heads+post ms | '
-                  'detections | peak mem MB |', '|---|---|---|---|---|---|---|---|']
+                  f'| model | ms (batch 1) | ratio | ms/img (batch {batch}) | img/s (batch {batch}) | backbone+neck ms | '
+                  'heads+post ms | detections | peak mem MB |', '|---|---|---|---|---|---|---|---|---|']
         for name, row in results.items():
             r = row[regime]
             ratio = f'{r["batch1"]["median_ms"] / base[regime]["batch1"]["median_ms"]:.2f}' if base else 'n/a'
-            lines.append(f'| {name} | {r["batch1"]["median_ms"]:.0f} ({r["batch1"]["min_ms"]:.0f}-'
-                         f'{r["batch1"]["max_ms"]:.0f}) | {ratio} | {r["batch_n_ms_per_image"]:.0f} | '
-                         f'{r["backbone_neck_ms"]:.0f} | {r["heads_postprocess_ms"]:.0f} | {r["detections"]} | '
+            lines.append(f'| {name} | {_ms(r["batch1"]["median_ms"])} ({_ms(r["batch1"]["min_ms"])}-'
+                         f'{_ms(r["batch1"]["max_ms"])}) | {ratio} | {_ms(r["batch_n_ms_per_image"])} | '
+                         f'{1000 / r["batch_n_ms_per_image"]:.1f} | '
+                         f'{_ms(r["backbone_neck_ms"])} | {_ms(r["heads_postprocess_ms"])} | {r["detections"]} | '
                          f'{r["peak_mem_mb"]:.0f} |')
     lines += ['\n**size, operators, training**\n',
               '| model | params (M) | GFLOPs | aten calls / predict | sync-like ops / predict | train step ms | '
@@ -298,7 +369,9 @@ def markdown(results: Dict[str, dict], batch: int) -> str:
         ratio = f'{train / base["train_step_ms"]:.2f}' if base and train and base.get('train_step_ms') else 'n/a'
         gflops = f'{row["gflops"]:.0f}' if row['gflops'] is not None else 'n/a'
         lines.append(f'| {name} | {row["params_m"]:.1f} | {gflops} | {row["aten_calls"]} | {row["host_syncs"]} | '
-                     f'{train:.0f} | {ratio} |' if train else
+                     f'{_ms(train)} | {ratio} |' if train else
                      f'| {name} | {row["params_m"]:.1f} | {gflops} | {row["aten_calls"]} | {row["host_syncs"]} | '
                      f'n/a | n/a |')
+    if failed:
+        lines += ['\n**failed**\n'] + [f'- {name}: {error}' for name, error in failed.items()]
     return '\n'.join(lines) + '\n'

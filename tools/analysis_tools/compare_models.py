@@ -1,7 +1,8 @@
 """Side-by-side speed of CenterMask and mmdet's instance-segmentation models in one process (a benchmark, not a test).
 
-    python tools/analysis_tools/compare_models.py [--device cpu|cuda] [--size H W] [--batch N] [--repeats R]
-        [--models NAME ...] [--no-train] [--threads T] [--out docs/benchmarks.json]
+    python tools/analysis_tools/compare_models.py [--device cpu|cuda] [--precision fp32|amp|fp16] [--size H W]
+        [--batch N] [--repeats R] [--models NAME ...] [--no-train] [--no-flops] [--cudnn-benchmark] [--threads T]
+        [--out docs/benchmarks.json]
 
 Each model is built from its config with random weights. For each: parameters, FLOPs (mmengine's analysis, the
 mask branch included), aten operator calls and sync-like ops of one predict, then in two regimes (worst case:
@@ -17,10 +18,12 @@ import os.path as osp
 import platform
 import sys
 
+import mmcv
+import mmdet
 import torch
 
 import centermask_mm
-from centermask_mm.utils.model_comparison import MODEL_ZOO, NOT_BY_DEFAULT, compare, markdown
+from centermask_mm.utils.model_comparison import MODEL_ZOO, NOT_BY_DEFAULT, PRECISIONS, compare, markdown
 
 
 def parse_args():
@@ -34,7 +37,13 @@ def parse_args():
     parser.add_argument('--models', nargs='+', default=[m for m in MODEL_ZOO if m not in NOT_BY_DEFAULT],
                         choices=list(MODEL_ZOO), metavar='NAME',
                         help=f'default: all but {NOT_BY_DEFAULT} (see centermask_mm/utils/model_comparison.py)')
+    parser.add_argument('--precision', default='fp32', choices=PRECISIONS,
+                        help='inference precision: amp = autocast float16 (mmengine TestLoop fp16=True), '
+                        'fp16 = half weights and input')
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
+    parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count (device-independent, slow)')
+    parser.add_argument('--cudnn-benchmark', action='store_true',
+                        help='torch.backends.cudnn.benchmark = True (env_cfg cudnn_benchmark in mmengine configs)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')
     parser.add_argument('--out', default='docs/benchmarks.json')
     return parser.parse_args()
@@ -44,11 +53,14 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     machine = dict(device=args.device, cpu_threads=torch.get_num_threads(), cpu=platform.processor() or
                    platform.machine(), cores=os.cpu_count(), torch=torch.__version__,
                    gpu=torch.cuda.get_device_name() if args.device.startswith('cuda') else None,
+                   cuda=torch.version.cuda, mmcv=mmcv.__version__, mmdet=mmdet.__version__,
                    centermask_mm=centermask_mm.__version__, input=f'{args.size[0]}x{args.size[1]}',
-                   batch=args.batch, repeats=args.repeats, nms_input=args.nms_input)
+                   batch=args.batch, repeats=args.repeats, nms_input=args.nms_input, precision=args.precision,
+                   cudnn_benchmark=args.cudnn_benchmark)
     print(f'machine: {machine}')
     if osp.dirname(args.out):
         os.makedirs(osp.dirname(args.out), exist_ok=True)
@@ -58,7 +70,8 @@ def main():
             json.dump(dict(machine=machine, results=results), f, indent=1)
 
     results = compare(args.models, args.device, args.size[0], args.size[1], args.batch, args.warmup, args.repeats,
-                      args.nms_input, train=not args.no_train, on_result=save)
+                      args.nms_input, train=not args.no_train, flops=not args.no_flops, precision=args.precision,
+                      on_result=save)
     print(markdown(results, args.batch))
     print(f'wrote {args.out}')
 

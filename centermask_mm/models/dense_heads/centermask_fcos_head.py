@@ -51,9 +51,11 @@ class CenterMaskFCOSHead(FCOSHead):
         offset = 0
         for stride, cls_score, bbox_pred, centerness in zip(self.strides, cls_score_list, bbox_pred_list,
                                                             score_factor_list):
-            cls = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).sigmoid()
-            ctr = centerness.permute(1, 2, 0).reshape(-1).sigmoid()
-            bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, 4)
+            # decoding runs in float32 whatever the network's precision (no-op in fp32; a half-precision model
+            # would otherwise round box coordinates to 1 px above 1024 and give NMS half boxes)
+            cls = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).float().sigmoid()
+            ctr = centerness.permute(1, 2, 0).reshape(-1).float().sigmoid()
+            bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, 4).float()
             if in_stride_units:
                 bbox_pred = bbox_pred * (stride[0] if isinstance(stride, tuple) else stride)
             scores = torch.where(cls > score_thr, cls * ctr[:, None], cls.new_tensor(-1.0)).reshape(-1)
@@ -67,7 +69,7 @@ class CenterMaskFCOSHead(FCOSHead):
         keep = (scores >= 0).nonzero(as_tuple=True)[0]
         scores, index = scores[keep], index[keep]
         prior_idx, labels = index // self.cls_out_channels, index % self.cls_out_channels
-        bboxes = self.bbox_coder.decode(torch.cat(mlvl_priors)[prior_idx], torch.cat(level_regs)[prior_idx],
+        bboxes = self.bbox_coder.decode(torch.cat(mlvl_priors)[prior_idx].float(), torch.cat(level_regs)[prior_idx],
                                         max_shape=max_shape)
         results = InstanceData(bboxes=bboxes, scores=scores.sqrt() if score_sqrt else scores, labels=labels)
         return self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)

@@ -57,9 +57,9 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
                 img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
         if img_shapes is None:
             raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
-        rois = rois.type_as(feats[0])
         areas = rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
         levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max)
+        rois = rois.type_as(feats[0])  # after the levels: a half-precision model pools at half-precision RoIs
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
         feats = feats[:len(self.roi_layers)]
