@@ -58,15 +58,17 @@ step() {  # step SECONDS NAME COMMAND...: run with a limit, keep the log in OUT,
 }
 
 CM=("CenterMask V2-39" "CenterMask R-50" "CenterMask-Lite V-19" "Mask R-CNN R-50")
-TAIL=60 step 200 cuda_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
-  --repeats 15 --no-flops --out "$OUT/cuda_fp32.json"
-step 60 cuda_fp16 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 --repeats 15 \
+ALL=("${CM[@]}" "CenterMask V2-99" "CenterMask-Lite V-19-slim-dw" "CenterMask-Lite V-39" "MS R-CNN R-50"
+     "CondInst R-50" "YOLACT R-50" "RTMDet-Ins-tiny" "RTMDet-Ins-s" "Mask R-CNN V2-39")
+TAIL=60 step 180 cuda_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+  --repeats 15 --no-flops --models "${ALL[@]}" --out "$OUT/cuda_fp32.json"
+step 55 cuda_fp16 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 --repeats 15 \
   --no-flops --no-train --precision fp16 --models "${CM[@]}" --out "$OUT/cuda_fp16.json"
-step 45 cuda_amp python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 --repeats 15 \
+step 40 cuda_amp python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 --repeats 15 \
   --no-flops --no-train --precision amp --models "CenterMask V2-39" "Mask R-CNN R-50" --out /tmp/cuda_amp.json
-step 45 device_outputs python3 tools/analysis_tools/check_device_outputs.py
-step 30 vovnet_vs_timm python3 tools/analysis_tools/benchmark_vovnet.py --device cuda --size 800 1216 --repeats 20 \
+step 40 device_outputs python3 tools/analysis_tools/check_device_outputs.py
+step 25 vovnet_vs_timm python3 tools/analysis_tools/benchmark_vovnet.py --device cuda --size 800 1216 --repeats 20 \
   --arch ese_vovnet19b_dw ese_vovnet39b ese_vovnet99b
-TAIL=0 step 30 profile_v2-39 python3 tools/analysis_tools/profile_predict.py --device cuda --rows 30
+TAIL=0 step 25 profile_v2-39 python3 tools/analysis_tools/profile_predict.py --device cuda --rows 30
 grep 'per test_step' "$OUT/profile_v2-39.log"
 say "done"
