@@ -16,8 +16,9 @@ from typing import Dict, List
 
 import cv2
 import numpy as np
-from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
+
+from .coco import CenterMaskCocoDataset
 
 TOY_CLASSES = ('rectangle', 'ellipse', 'triangle')
 TOY_PALETTE = [(220, 20, 60), (0, 160, 80), (30, 80, 230)]
@@ -133,8 +134,9 @@ def generate_toy_shapes(root: str, num_train: int = 64, num_val: int = 16, img_s
 
 
 @DATASETS.register_module()
-class ToyShapesDataset(CocoDataset):
-    """mmdet's ``CocoDataset`` over the generated toy shapes; generates them under ``data_root`` when missing.
+class ToyShapesDataset(CenterMaskCocoDataset):
+    """:class:`CenterMaskCocoDataset` (mmdet's ``CocoDataset``) over the generated toy shapes; generates them
+    under ``data_root`` when missing.
 
     ``generator`` holds the keyword arguments of :func:`generate_toy_shapes` (sizes, seed).
     """

@@ -9,6 +9,8 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.logging import MessageHub
 from torch import Tensor
 
+from .config_checks import check_centermask_components
+
 
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or infinite; raised before the optimizer step, so no weight is touched."""
@@ -33,6 +35,8 @@ class CenterMask(SingleStageDetector):
     * ``parse_losses`` raises :class:`NonFiniteLossError` naming the iteration and every non-finite loss, before
       the backward pass and the optimizer step, so a diverging run stops with its weights and last checkpoint
       intact instead of writing NaN weights.
+    * ``__init__`` checks that the built components fit together (neck vs backbone channels, FCOS and RoI-extractor
+      strides vs the neck levels, one ``num_classes``): :mod:`.config_checks`.
     """
 
     def __init__(self,
@@ -55,6 +59,7 @@ class CenterMask(SingleStageDetector):
         roi_head = roi_head.copy()
         roi_head.update(train_cfg=train_cfg['rcnn'] if train_cfg is not None else None, test_cfg=test_cfg['rcnn'])
         self.roi_head = MODELS.build(roi_head)
+        check_centermask_components(self.backbone, self.neck, self.bbox_head, self.roi_head)
 
     def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         loss, log_vars = super().parse_losses(losses)

@@ -8,8 +8,10 @@ param_scheduler = [  # the same warmup, later steps
     _base_.param_scheduler[0],
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[300000, 340000], gamma=0.1),
 ]
+# SafeLoadImageFromFile: mmcv's loader that names a file it cannot read (and can skip it, skip_broken=True);
+# the test pipeline keeps mmcv's, which mmdet's DetInferencer looks for by name.
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None, imdecode_backend='pillow'),
+    dict(type='SafeLoadImageFromFile', backend_args=None, imdecode_backend='pillow'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
     dict(type='RandomChoiceResize', scales=[(1000, 580), (1000, 600)], keep_ratio=True, backend='pillow'),
     dict(type='RandomFlip', prob=0.5),

@@ -6,8 +6,10 @@ img_size = 128
 toy_generator = dict(num_train=256, num_val=16, img_size=img_size, seed=0)
 backend_args = None
 
+# SafeLoadImageFromFile: mmcv's loader that names a file it cannot read (and can skip it, skip_broken=True);
+# the test pipeline keeps mmcv's, which mmdet's DetInferencer looks for by name.
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='SafeLoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
     dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
