@@ -28,21 +28,33 @@ class ReliableCheckpointHook(CheckpointHook):
     """
 
     def _save_checkpoint_with_step(self, runner, step, meta):
-        # the body of mmengine 0.10.7's CheckpointHook._save_checkpoint_with_step, reordered: save, then prune
-        outdated = []
-        if self.max_keep_ckpts > 0 and not (len(self.keep_ckpt_ids) > 0 and self.keep_ckpt_ids[-1] == step):
-            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                outdated.append(self.keep_ckpt_ids.popleft())
-            self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-
+        # mmengine 0.10.7's CheckpointHook._save_checkpoint_with_step, reordered: save, then prune. The kept ids
+        # and last_ckpt go into the message hub before the save (the checkpoint records them, as in mmengine) and
+        # are rolled back if the save fails, so a later save still prunes what is really on disk.
+        kept, outdated = list(self.keep_ckpt_ids), []
+        new_kept = kept
+        if self.max_keep_ckpts > 0 and not (kept and kept[-1] == step):
+            new_kept = kept + [step]
+            outdated, new_kept = new_kept[:-self.max_keep_ckpts], new_kept[-self.max_keep_ckpts:]
+        previous_last = getattr(self, 'last_ckpt', None)
         ckpt_filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir, ckpt_filename, self.file_client_args, save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
-            backend_args=self.backend_args, **self.args)
+        hub = runner.message_hub
+        hub.update_info('keep_ckpt_ids', new_kept)
+        hub.update_info('last_ckpt', self.last_ckpt)
+        try:
+            runner.save_checkpoint(
+                self.out_dir, ckpt_filename, self.file_client_args, save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
+                backend_args=self.backend_args, **self.args)
+        except BaseException:
+            self.last_ckpt = previous_last
+            hub.update_info('keep_ckpt_ids', kept)
+            hub.update_info('last_ckpt', previous_last)
+            raise
+        if self.max_keep_ckpts > 0:
+            self.keep_ckpt_ids.clear()
+            self.keep_ckpt_ids.extend(new_kept)
         if not is_main_process():
             return
         atomic_write_bytes(str(self.last_ckpt).encode('utf-8'), osp.join(runner.work_dir, 'last_checkpoint'))
