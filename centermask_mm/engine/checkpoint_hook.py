@@ -31,7 +31,7 @@ class ReliableCheckpointHook(CheckpointHook):
         # mmengine 0.10.7's CheckpointHook._save_checkpoint_with_step, reordered: save, then prune. The kept ids
         # and last_ckpt go into the message hub before the save (the checkpoint records them, as in mmengine) and
         # are rolled back if the save fails, so a later save still prunes what is really on disk.
-        kept, outdated = list(self.keep_ckpt_ids), []
+        kept, outdated = list(getattr(self, 'keep_ckpt_ids', ())), []  # only set up when max_keep_ckpts > 0
         new_kept = kept
         if self.max_keep_ckpts > 0 and not (kept and kept[-1] == step):
             new_kept = kept + [step]
