@@ -15,7 +15,10 @@ param_scheduler = [
 optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.05, foreach=True),
     paramwise_cfg=dict(norm_decay_mult=0.), clip_grad=dict(max_norm=35, norm_type=2))
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iter, max_keep_ckpts=1),
+# ReliableCheckpointHook (centermask_mm.engine): mmengine's CheckpointHook that prunes old checkpoints only after the
+# new one is written and stores the torch RNG state, so a killed run resumes to the same weights
+default_hooks = dict(checkpoint=dict(type='ReliableCheckpointHook', by_epoch=False, interval=max_iter,
+                                     max_keep_ckpts=1),
                      logger=dict(interval=50))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)

@@ -1,0 +1,3 @@
+from .checkpoint_hook import ReliableCheckpointHook
+
+__all__ = ['ReliableCheckpointHook']

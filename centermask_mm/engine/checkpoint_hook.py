@@ -1,0 +1,87 @@
+"""A CheckpointHook whose checkpoints survive a crash during saving and whose resume continues the same run."""
+import os.path as osp
+
+import torch
+from mmdet.registry import HOOKS
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+
+from ..utils.atomic_io import atomic_write_bytes
+
+
+@HOOKS.register_module()
+class ReliableCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments) with three differences, each of which mmengine lacks:
+
+    * **Save, then prune.** With ``max_keep_ckpts=k`` mmengine deletes the oldest kept checkpoint *before* writing
+      the new one, so with ``k=1`` a crash during the save leaves no checkpoint at all and ``last_checkpoint``
+      pointing at a deleted file. Here the new checkpoint and ``last_checkpoint`` are written first and the
+      outdated ones removed afterwards (the same ones mmengine would remove).
+    * **Atomic ``last_checkpoint``.** mmengine rewrites it with ``open(..., 'w')``; here it is written with
+      :func:`~centermask_mm.utils.atomic_io.atomic_write_bytes`. (The checkpoint file itself is written atomically
+      by :class:`~centermask_mm.utils.atomic_io.AtomicLocalBackend`, registered on import.)
+    * **Torch RNG state.** The checkpoint also stores the global torch CPU (and CUDA) random state under
+      ``'rng_state'``; on ``--resume`` it is restored before training continues. Without it a resumed run draws
+      different random numbers than an uninterrupted one (the RoI sampler's ``torch.randperm``), so the weights
+      differ. numpy / python ``random`` states are not stored: mmengine re-runs the data pipeline for the skipped
+      iterations on resume, which replays their draws (exactly with ``num_workers=0``).
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        # mmengine 0.10.7's CheckpointHook._save_checkpoint_with_step, reordered: save, then prune. The kept ids
+        # and last_ckpt go into the message hub before the save (the checkpoint records them, as in mmengine) and
+        # are rolled back if the save fails, so a later save still prunes what is really on disk.
+        kept, outdated = list(getattr(self, 'keep_ckpt_ids', ())), []  # only set up when max_keep_ckpts > 0
+        new_kept = kept
+        if self.max_keep_ckpts > 0 and not (kept and kept[-1] == step):
+            new_kept = kept + [step]
+            outdated, new_kept = new_kept[:-self.max_keep_ckpts], new_kept[-self.max_keep_ckpts:]
+        previous_last = getattr(self, 'last_ckpt', None)
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+        hub = runner.message_hub
+        hub.update_info('keep_ckpt_ids', new_kept)
+        hub.update_info('last_ckpt', self.last_ckpt)
+        try:
+            runner.save_checkpoint(
+                self.out_dir, ckpt_filename, self.file_client_args, save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
+                backend_args=self.backend_args, **self.args)
+        except BaseException:
+            self.last_ckpt = previous_last
+            hub.update_info('keep_ckpt_ids', kept)
+            hub.update_info('last_ckpt', previous_last)
+            raise
+        if self.max_keep_ckpts > 0:
+            self.keep_ckpt_ids.clear()
+            self.keep_ckpt_ids.extend(new_kept)
+        if not is_main_process():
+            return
+        atomic_write_bytes(str(self.last_ckpt).encode('utf-8'), osp.join(runner.work_dir, 'last_checkpoint'))
+        for old_step in outdated:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old_step))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # checkpoints saved by deepspeed are directories
+                self.file_backend.rmtree(path)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = dict(
+            torch=torch.get_rng_state(),
+            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # called for load_from and resume alike, before the runner knows the resumed iteration: keep it for
+        # before_train, which restores it only if training continues from this checkpoint's iteration
+        self._loaded_rng = (checkpoint.get('meta', {}).get('iter'), checkpoint.get('rng_state'))
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        loaded_iter, rng_state = getattr(self, '_loaded_rng', (None, None))
+        self._loaded_rng = (None, None)
+        if rng_state is None or not runner.iter or runner.iter != loaded_iter:
+            return
+        torch.set_rng_state(rng_state['torch'])
+        cuda_states = rng_state.get('cuda') or []
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
