@@ -64,6 +64,13 @@ def test_global_batch_16_scales_with_auto_scale_lr(name):
     assert cfg.train_dataloader.batch_size * 8 == 16 and cfg.optim_wrapper.optimizer.lr == 0.01
 
 
+@pytest.mark.parametrize('name', ZOO)
+def test_checkpoints_are_written_by_the_reliable_hook(name):
+    """Atomic writes, pruning after the save, RNG state in the checkpoint (README "Reliability")."""
+    hook = load_config('centermask', name).default_hooks.checkpoint
+    assert hook.type == 'ReliableCheckpointHook' and hook.by_epoch is False
+
+
 @pytest.mark.parametrize('name', [n for n in ZOO if n.endswith('_maskrcnn-benchmark.py')])
 def test_paper_code_configs_decode_like_maskrcnn_benchmark(name):
     model = load_config('centermask', name).model

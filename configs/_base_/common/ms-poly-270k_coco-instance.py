@@ -16,3 +16,6 @@ train_dataloader = dict(dataset=dict(
 # batch 16 is global in the reference (findings D6): `tools/train.py CONFIG --auto-scale-lr` scales lr 0.01 by
 # (GPUs x 2) / 16 on another number of GPUs
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# checkpoints written atomically, pruned only after the new one is on disk, with the torch RNG state (resume
+# continues the same random stream): centermask_mm.engine.ReliableCheckpointHook (README "Reliability")
+default_hooks = dict(checkpoint=dict(type='ReliableCheckpointHook'))
