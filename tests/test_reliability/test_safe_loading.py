@@ -153,7 +153,10 @@ PATHS = {
 }
 
 
-@pytest.mark.parametrize('name', list(PATHS))
+SUBPROCESS = ('resume', 'load_from', 'tools_test')  # a tool process each: 14-46 s measured on 2 shared cores
+
+
+@pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n in SUBPROCESS else n for n in PATHS])
 def test_path_refuses_code_on_unpickling_and_loads_honest_files(name, honest, tmp_path):
     source, load, honest_sign = PATHS[name]
     marker = tmp_path / 'pwned'
