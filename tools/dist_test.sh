@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Multi-GPU / multi-node testing with torchrun: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py flags]
+# GPUS = processes per node; without a CUDA device they run on CPU with gloo (SyncBN becomes BN, with a warning).
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node. PYTHON picks the interpreter.
 CONFIG=$1
 CHECKPOINT=$2

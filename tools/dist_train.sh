@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Multi-GPU / multi-node training with torchrun: tools/dist_train.sh CONFIG GPUS [train.py flags]
+# GPUS = processes per node; without a CUDA device they run on CPU with gloo (SyncBN becomes BN, with a warning).
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node. PYTHON picks the interpreter.
 CONFIG=$1
 GPUS=$2

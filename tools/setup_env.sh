@@ -22,8 +22,11 @@ main() {
   say() { echo "[setup] $*"; }
   t0=$(date +%s)
 
+  # what a working environment imports (the test dependencies included: `make test` needs them)
+  imports="import centermask_mm, mmcv._ext, mmdet, pytest, hypothesis
+from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack"
   check_imports() {
-    "$VENV/bin/python" -c "import centermask_mm, mmcv._ext, mmdet; from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack" 2>/dev/null
+    "$VENV/bin/python" -c "$imports" 2>/dev/null
   }
 
   # What the environment was made from: if none of it changed and the imports work, we are done.
@@ -79,7 +82,7 @@ EOF
   pip_install --no-build-isolation -e "$root"
 
   if ! check_imports; then
-    "$VENV/bin/python" -c "import centermask_mm, mmcv._ext, mmdet; from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack"
+    "$VENV/bin/python" -c "$imports"
     exit 1
   fi
   echo "$stamp_value" >"$stamp_file"

@@ -87,7 +87,7 @@ def test_browse_dataset_writes_images(trained, tmp_path):
     ('dist_test.sh', ['CFG.py', 'CKPT.pth', '2'], ['--out', 'r.pkl']),
 ])
 def test_dist_scripts_call_torchrun_with_the_multi_node_variables(tmp_path, script, args, extra):
-    """No GPUs here (mmengine's pytorch launcher needs CUDA): check the command the scripts run."""
+    """The multi-node variables reach torchrun (a real 2-process CPU run: tests/test_reliability)."""
     fake_python = tmp_path / 'python'
     fake_python.write_text('#!/usr/bin/env bash\necho "$@"\n')
     fake_python.chmod(0o755)

@@ -2,10 +2,12 @@
 
     python tools/model_converters/vovnet2mmdet.py SRC DST
 
-SRC is read with ``weights_only=True``. The layout and arch are detected; classifier keys are dropped and reported;
-unknown or missing keys are refused. Load DST with ``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
+SRC is read with ``weights_only=True`` (a file that would run code is refused, named, exit status 1). The layout
+and arch are detected; classifier keys are dropped and reported; unknown or missing keys are refused. Load DST with
+``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
 """
 import argparse
+import pickle
 import sys
 
 from centermask_mm.converters.vovnet import VoVNetConversionError, load_vovnet_weights, save_converted
@@ -22,7 +24,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         result = load_vovnet_weights(args.src)
-    except VoVNetConversionError as err:
+    except (VoVNetConversionError, pickle.UnpicklingError, OSError) as err:  # unsafe or unreadable: no traceback
         print(f'error: {args.src}: {err}', file=sys.stderr)
         return 1
     save_converted(result, args.dst)

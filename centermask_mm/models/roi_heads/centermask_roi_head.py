@@ -108,7 +108,7 @@ class CenterMaskRoIHead(StandardRoIHead):
                      rescale: bool = False) -> InstanceList:
         """Add ``masks`` (bool ``[n, H, W]``, at ``ori_shape`` when ``rescale``, else at ``img_shape``) and
         ``mask_scores`` (``scores * MaskIoU[label]``); boxes are post-processed as ``test_cfg.postprocess`` says."""
-        mask_rois = bbox2roi([res.bboxes for res in results_list])
+        mask_rois = self.pooling_rois(bbox2roi([res.bboxes for res in results_list]), batch_img_metas)
         if mask_rois.shape[0] == 0:
             results_list = empty_instances(batch_img_metas, mask_rois.device, task_type='mask',
                                            instance_results=results_list,
@@ -129,6 +129,20 @@ class CenterMaskRoIHead(StandardRoIHead):
         for results, scores in zip(results_list, mask_scores.split(num_per_img)):
             results.mask_scores = scores
         return self.paste_masks(mask_preds.split(num_per_img), results_list, batch_img_metas, rescale)
+
+    @staticmethod
+    def pooling_rois(rois: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """The RoIs the mask branch pools: clipped to their image (``img_shape``) and with ``x2 >= x1, y2 >= y1``.
+
+        FCOS's decoding already clips its boxes to ``img_shape`` (``max_shape``), so for its output this changes
+        nothing. Other boxes (a replaced head, a half-precision overflow) would crash mmcv's RoIAlign: an inverted
+        box is refused, a huge one makes it allocate a sampling grid proportional to the box size. Without a host
+        synchronisation; ``paste_masks`` still drops the boxes that do not overlap the output image.
+        """
+        sizes = rois.new_tensor([[meta['img_shape'][1], meta['img_shape'][0]] for meta in batch_img_metas])
+        size = sizes[rois[:, 0].long()].repeat(1, 2)
+        boxes = torch.minimum(rois[:, 1:].clamp(min=0), size)
+        return torch.cat([rois[:, :1], boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2])], dim=1)
 
     def paste_masks(self, mask_preds: Tuple[Tensor], results_list: InstanceList, batch_img_metas: List[dict],
                     rescale: bool) -> InstanceList:

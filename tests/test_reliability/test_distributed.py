@@ -1,0 +1,182 @@
+"""Distributed data parallel on CPU: tools/dist_train.sh and tools/dist_test.sh with 2 processes (torchrun + gloo)."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.model import MMDistributedDataParallel
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from centermask_mm.datasets.toy_shapes import generate_toy_shapes
+from centermask_mm.utils.cpu_dist_runner import CPUDistributedRunner, has_sync_bn
+from tests.helpers import REPO_ROOT
+
+# 4 train images, batch 2 per process: each of the 2 processes sees different images at every iteration.
+# 3 val images: the distributed sampler pads rank 1 with a repeated image, which the result merge must drop.
+# The backbone asks for SyncBN, which has no CPU implementation: it must become BN with a warning.
+CONFIG = '''
+_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
+custom_imports = dict(imports=['centermask_mm', 'rank_dump_hook'], allow_failed_imports=False)
+data_root = '{root}/'
+gen = dict(num_train=4, num_val=3, img_size=96, seed=0)
+train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
+val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_iters=2, val_interval=100)
+default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
+custom_hooks = [dict(type='RankDumpHook')]
+model = dict(test_cfg=dict(rpn=dict(score_thr=0.0)), backbone=dict(norm_cfg=dict(type='SyncBN')))
+'''
+
+# Imported by the training processes: saves each rank's parameters, the images it trained on and its norm types.
+HOOK = '''
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+@HOOKS.register_module()
+class RankDumpHook(Hook):
+    def _dump(self, runner, tag, img_ids=()):
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        torch.save(dict(params={n: p.detach().clone() for n, p in model.named_parameters()},
+                        img_ids=list(img_ids), wrapper=type(runner.model).__name__,
+                        norms=sorted({type(m).__name__ for m in model.modules() if isinstance(m, _BatchNorm)})),
+                   f'{runner.work_dir}/rank{get_rank()}_{tag}.pth')
+
+    def before_train(self, runner):
+        self._dump(runner, 'init')
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self._dump(runner, f'iter{runner.iter + 1}', [s.img_id for s in data_batch['data_samples']])
+'''
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run(args, tmp, timeout=240):
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               CUDA_VISIBLE_DEVICES='', PYTHONPATH=os.pathsep.join(
+                   [str(tmp), REPO_ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    proc = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=timeout)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    return log
+
+
+def load(path):
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def metrics(log):
+    line = [ln for ln in log.splitlines() if 'coco/bbox_mAP:' in ln][-1]
+    return {k: float(v) for k, v in re.findall(r'(coco/\w+): (-?[\d.]+)', line)}
+
+
+@pytest.fixture(scope='module')
+def ddp_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('ddp')
+    generate_toy_shapes(str(tmp / 'toy'), num_train=4, num_val=3, img_size=96, seed=0)  # once, before the ranks
+    (tmp / 'rank_dump_hook.py').write_text(HOOK)
+    config = tmp / 'toy_ddp.py'
+    config.write_text(textwrap.dedent(CONFIG.format(repo=REPO_ROOT, root=tmp / 'toy')))
+    work = tmp / 'work'
+    log = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(work)], tmp)
+    return tmp, config, work, log
+
+
+@pytest.mark.slow
+def test_two_process_cpu_training_keeps_ranks_identical(ddp_run):
+    _, _, work, log = ddp_run
+    assert "distributed backend 'nccl' replaced with gloo" in log
+    assert 'SyncBN layers reverted to BatchNorm' in log
+    assert (work / 'iter_2.pth').exists()
+    init = [load(work / f'rank{r}_init.pth') for r in (0, 1)]
+    for dump in init:
+        assert dump['wrapper'] == 'MMDistributedDataParallel'
+        assert dump['norms'] == ['_BatchNormXd']  # the SyncBN of the config, reverted on CPU
+    for it in (1, 2):
+        rank0, rank1 = (load(work / f'rank{r}_iter{it}.pth') for r in (0, 1))
+        assert rank0['img_ids'] and rank1['img_ids'] and not set(rank0['img_ids']) & set(rank1['img_ids'])
+        assert rank0['params'].keys() == rank1['params'].keys()
+        for name, value in rank0['params'].items():
+            assert torch.equal(value, rank1['params'][name]), f'{name} differs between the ranks after iter {it}'
+    changed = [n for n, v in load(work / 'rank0_iter2.pth')['params'].items()
+               if not torch.equal(v, init[0]['params'][n])]
+    assert len(changed) > 0.9 * len(init[0]['params'])  # the steps did train (AdamW moves every trainable weight)
+
+
+@pytest.mark.slow
+def test_two_process_cpu_evaluation_merges_to_the_single_process_result(ddp_run):
+    tmp, config, work, _ = ddp_run
+    checkpoint = str(work / 'iter_2.pth')
+    outputs = {}
+    for mode in ('single', 'dist'):
+        prefix = tmp / mode / 'results'
+        options = ['--work-dir', str(tmp / mode), '--cfg-options', f'test_evaluator.outfile_prefix={prefix}']
+        if mode == 'single':
+            log = run([sys.executable, 'tools/test.py', str(config), checkpoint, *options], tmp)
+        else:
+            log = run(['bash', 'tools/dist_test.sh', str(config), checkpoint, '2', *options], tmp)
+            assert 'replaced with gloo' in log
+        outputs[mode] = (metrics(log), {kind: json.loads((tmp / mode / f'results.{kind}.json').read_text())
+                                        for kind in ('bbox', 'segm')})
+    (single_metrics, single), (dist_metrics, dist) = outputs['single'], outputs['dist']
+    assert single_metrics and dist_metrics == single_metrics
+    val_ids = {img['id'] for img in json.loads((tmp / 'toy/annotations/instances_val.json').read_text())['images']}
+    for kind in ('bbox', 'segm'):
+        assert {r['image_id'] for r in single[kind]} == val_ids
+        assert len(dist[kind]) == len(single[kind])  # every image once: rank 1's padding was dropped
+        key = lambda r: (r['image_id'], -r['score'], r['category_id'])  # noqa: E731
+        for a, b in zip(sorted(dist[kind], key=key), sorted(single[kind], key=key)):
+            assert (a['image_id'], a['category_id']) == (b['image_id'], b['category_id'])
+            assert a['score'] == pytest.approx(b['score'], abs=1e-5)
+            if kind == 'bbox':
+                assert a['bbox'] == pytest.approx(b['bbox'], abs=1e-3)
+            else:
+                assert a['segmentation']['size'] == b['segmentation']['size']
+
+
+def runner_stub(cfg):
+    """A ``CPUDistributedRunner`` with just what ``wrap_model`` reads (no model, data or work dir built)."""
+    runner = CPUDistributedRunner.__new__(CPUDistributedRunner)
+    runner.cfg, runner._distributed = Config(cfg), True
+    return runner
+
+
+@pytest.mark.parametrize('how', ['norm_cfg', 'cfg.sync_bn'])
+def test_syncbn_is_reverted_on_a_cpu_ddp_run(how, tmp_path, monkeypatch):
+    """SyncBN from a model's norm_cfg (or mmengine's cfg.sync_bn, which would convert every BN) becomes BN and the
+    model is wrapped in DDP without device ids (a one-process gloo group: the same code path as 2 processes)."""
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(free_port()))
+    norm = 'SyncBN' if how == 'norm_cfg' else 'BN'
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.SyncBatchNorm(4) if norm == 'SyncBN'
+                                else torch.nn.BatchNorm2d(4))
+    assert has_sync_bn(model) == (norm == 'SyncBN')
+    runner = runner_stub(dict(sync_bn='torch') if how == 'cfg.sync_bn' else {})
+    torch.distributed.init_process_group('gloo', rank=0, world_size=1, init_method=f'file://{tmp_path}/pg')
+    try:
+        wrapped = runner.wrap_model(None, model)
+        assert isinstance(wrapped, MMDistributedDataParallel) and wrapped.device_ids is None
+        assert not has_sync_bn(wrapped)
+        assert any(isinstance(m, _BatchNorm) for m in wrapped.modules())
+        wrapped.train()
+        out = wrapped.module(torch.rand(2, 3, 8, 8))  # runs on CPU (SyncBatchNorm would raise here)
+        assert out.shape == (2, 4, 6, 6)
+    finally:
+        torch.distributed.destroy_process_group()

@@ -1,0 +1,184 @@
+"""Every path that reads a checkpoint or converts weights refuses a file that would run code when unpickled, names
+the file and runs nothing, and loads an honest file: ``--resume``, ``load_from``, a backbone ``init_cfg``
+``Pretrained``, tools/test.py, the image demo and both converters."""
+import glob
+import importlib.util
+import io
+import os
+import pickletools
+import shlex
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from centermask_mm.utils import UnsafeCheckpointError, safe_torch_load
+from tests.helpers import REPO_ROOT
+from tests.reference_layouts import centermask2_shapes, fill, vovnet_shapes
+
+CONFIG = '''
+_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
+data_root = '{root}/'
+gen = dict(num_train=2, num_val=2, img_size=96, seed=0)
+train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
+val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_iters=1, val_interval=100)
+default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
+model = dict(test_cfg=dict(rpn=dict(score_thr=0.0)))  # an untrained model still outputs boxes to evaluate
+'''
+
+
+class _TouchOnLoad:
+    """Unpickling this runs ``touch MARKER`` (a classic malicious .pth payload)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f'touch {shlex.quote(self.marker)}', )
+
+
+def write_malicious(path, marker, honest=None):
+    """``honest`` (a dict) with the payload added under a key each path reads (``meta`` / ``model``)."""
+    payload = dict(honest or {'state_dict': {'w': torch.zeros(1)}})
+    payload['meta' if 'meta' in payload or 'state_dict' in payload else 'model_meta'] = _TouchOnLoad(marker)
+    torch.save(payload, path)
+    return path
+
+
+def run_tool(*args, timeout=240):
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def import_script(relpath):
+    spec = importlib.util.spec_from_file_location('script_' + relpath.replace('/', '_')[:-3],
+                                                  os.path.join(REPO_ROOT, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def honest(tmp_path_factory):
+    """A real Runner checkpoint (1 iteration: optimizer, message hub with HistoryBuffers, numpy values) and its
+    config, a backbone checkpoint, and detectron2-layout VoVNet / centermask2-layout CenterMask-Lite sources."""
+    tmp = tmp_path_factory.mktemp('safe')
+    config = tmp / 'toy_tiny.py'
+    config.write_text(textwrap.dedent(CONFIG.format(repo=REPO_ROOT, root=tmp / 'toy')))
+    code, log = run_tool('tools/train.py', config, '--work-dir', tmp / 'work')
+    assert code == 0, log[-3000:]
+    checkpoint = tmp / 'work' / 'iter_1.pth'
+    state = safe_torch_load(str(checkpoint))['state_dict']
+    backbone = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+    torch.save({'state_dict': backbone}, tmp / 'backbone.pth')
+    torch.save(fill(vovnet_shapes('V-19-slim-dw-eSE')), tmp / 'vovnet_d2.pth')
+    torch.save(dict(model=fill(centermask2_shapes('V-19-slim-dw-eSE', lite=True, num_classes=3)), iteration=1),
+               tmp / 'centermask2.pth')
+    return dict(tmp=tmp, config=config, checkpoint=checkpoint, backbone=tmp / 'backbone.pth',
+                vovnet=tmp / 'vovnet_d2.pth', centermask2=tmp / 'centermask2.pth',
+                image=sorted(glob.glob(str(tmp / 'toy' / 'val' / '*.png')))[0])
+
+
+# Each path: (which honest file it reads, how to run it on FILE in OUT -> (ok, log), what an honest load shows)
+def _resume(h, path, out):
+    code, log = run_tool('tools/train.py', h['config'], '--work-dir', out, '--resume', path,
+                         '--cfg-options', 'train_cfg.max_iters=2')
+    return code == 0, log
+
+
+def _load_from(h, path, out):
+    code, log = run_tool('tools/train.py', h['config'], '--work-dir', out, '--cfg-options', f'load_from={path}')
+    return code == 0, log
+
+
+def _test_tool(h, path, out):
+    code, log = run_tool('tools/test.py', h['config'], path, '--work-dir', out)
+    return code == 0, log
+
+
+def _pretrained_backbone(h, path, out):
+    cfg = Config.fromfile(str(h['config'])).model.backbone
+    cfg.init_cfg = dict(type='Pretrained', checkpoint=str(path))
+    backbone = MODELS.build(cfg)
+    try:
+        backbone.init_weights()
+    except UnsafeCheckpointError as err:
+        return False, str(err)
+    expected = safe_torch_load(str(path))['state_dict']
+    loaded = backbone.state_dict()
+    return all(torch.equal(loaded[k], v) for k, v in expected.items()), 'backbone weights loaded'
+
+
+def _demo(h, path, out):
+    try:
+        import_script('demo/image_demo.py').main([h['image'], str(h['config']), '--weights', str(path),
+                                                  '--out-dir', str(out), '--device', 'cpu'])
+    except UnsafeCheckpointError as err:
+        return False, str(err)
+    return bool(glob.glob(str(out / 'vis' / '*'))), 'drawn'
+
+
+def _converter(script, *extra):
+    def convert(h, path, out, script=script):
+        err = io.StringIO()
+        old = sys.stderr
+        sys.stderr = err
+        try:
+            code = import_script(f'tools/model_converters/{script}').main(
+                [str(path), str(out / 'converted.pth'), *[str(h[e]) if e in h else e for e in extra]])
+        finally:
+            sys.stderr = old
+        return code == 0 and (out / 'converted.pth').exists(), err.getvalue()
+    return convert
+
+
+PATHS = {
+    'resume': ('checkpoint', _resume, 'resumed epoch: 0, iter: 1'),
+    'load_from': ('checkpoint', _load_from, 'Load checkpoint from'),
+    'init_cfg_pretrained': ('backbone', _pretrained_backbone, 'backbone weights loaded'),
+    'tools_test': ('checkpoint', _test_tool, 'coco/bbox_mAP'),
+    'image_demo': ('checkpoint', _demo, 'drawn'),
+    'vovnet2mmdet': ('vovnet', _converter('vovnet2mmdet.py'), ''),
+    'centermask2mmdet': ('centermask2', _converter('centermask2mmdet.py', '--config', 'config'), ''),
+}
+
+
+SUBPROCESS = ('resume', 'load_from', 'tools_test')  # a tool process each: 14-46 s measured on 2 shared cores
+
+
+@pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n in SUBPROCESS else n for n in PATHS])
+def test_path_refuses_code_on_unpickling_and_loads_honest_files(name, honest, tmp_path):
+    source, load, honest_sign = PATHS[name]
+    marker = tmp_path / 'pwned'
+    evil = write_malicious(tmp_path / f'evil_{name}.pth', marker, safe_torch_load(str(honest[source])))
+    (tmp_path / 'evil_out').mkdir()
+    ok, log = load(honest, evil, tmp_path / 'evil_out')
+    assert not ok, f'{name} accepted a file that runs code on unpickling'
+    assert f'Refused to load checkpoint {str(evil)!r}' in log, log[-3000:]
+    assert not marker.exists(), f'{name} executed the payload'
+
+    (tmp_path / 'honest_out').mkdir()
+    ok, log = load(honest, honest[source], tmp_path / 'honest_out')
+    assert ok, log[-3000:]
+    assert honest_sign in log
+
+
+def test_the_crafted_file_does_carry_a_live_payload(tmp_path):
+    """Control (without unpickling it): the file calls os.system('touch ...') through a REDUCE opcode."""
+    path = write_malicious(tmp_path / 'evil.pth', tmp_path / 'pwned')
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith('data.pkl')))
+    listing = io.StringIO()
+    pickletools.dis(data, out=listing)
+    text = listing.getvalue()
+    assert 'system' in text and 'REDUCE' in text and f"touch {tmp_path / 'pwned'}" in text
