@@ -132,16 +132,19 @@ class CenterMaskRoIHead(StandardRoIHead):
 
     @staticmethod
     def pooling_rois(rois: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """The RoIs the mask branch pools: clipped to their image (``img_shape``) and with ``x2 >= x1, y2 >= y1``.
+        """The RoIs the mask branch pools: FCOS's boxes as they are (the reference pools the *unclipped* boxes, ref
+        §3.5), made safe for RoIAlign: corners limited to one image size beyond each border (``[-w, 2w] x [-h, 2h]``
+        of ``img_shape``) and never inverted (``x2 >= x1, y2 >= y1``).
 
-        FCOS's decoding already clips its boxes to ``img_shape`` (``max_shape``), so for its output this changes
-        nothing. Other boxes (a replaced head, a half-precision overflow) would crash mmcv's RoIAlign: an inverted
-        box is refused, a huge one makes it allocate a sampling grid proportional to the box size. Without a host
-        synchronisation; ``paste_masks`` still drops the boxes that do not overlap the output image.
+        Boxes inside those limits, which is every box a sane FCOS head reaches (its regressions extend at most a few
+        strides past the border), are unchanged. Others (a replaced head, random or half-precision weights) would
+        crash mmcv's RoIAlign: an inverted box is refused, a huge one makes it allocate a sampling grid proportional
+        to the box size. Without a host synchronisation; ``paste_masks`` still drops the boxes that do not overlap
+        the output image.
         """
         sizes = rois.new_tensor([[meta['img_shape'][1], meta['img_shape'][0]] for meta in batch_img_metas])
         size = sizes[rois[:, 0].long()].repeat(1, 2)
-        boxes = torch.minimum(rois[:, 1:].clamp(min=0), size)
+        boxes = torch.minimum(torch.maximum(rois[:, 1:], -size), 2 * size)
         return torch.cat([rois[:, :1], boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2])], dim=1)
 
     def paste_masks(self, mask_preds: Tuple[Tensor], results_list: InstanceList, batch_img_metas: List[dict],

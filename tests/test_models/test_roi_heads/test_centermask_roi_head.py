@@ -74,3 +74,18 @@ def test_bbox_head_is_refused():
     with pytest.raises(ValueError, match='no bbox_head'):
         MODELS.build(dict(type='CenterMaskRoIHead', bbox_head=dict(type='Shared2FCBBoxHead'),
                           mask_roi_extractor=dict(), mask_head=dict()))
+
+
+def test_mask_branch_pools_unclipped_boxes_and_limits_only_pathological_ones():
+    """The reference pools FCOS's unclipped boxes (ref §3.5): a box overshooting the border by a few strides is
+    pooled as it is; only inverted boxes and corners beyond one image size past the border are changed."""
+    from centermask_mm.models.roi_heads import CenterMaskRoIHead
+    metas = [dict(img_shape=(64, 48)), dict(img_shape=(32, 40))]
+    rois = torch.tensor([[0., -10., -5., 60., 70.],       # overshoots every border of 48 x 64: unchanged
+                         [1., 5., 6., 30., 20.],          # inside: unchanged
+                         [0., 30., 40., 10., 20.],        # inverted: x2, y2 raised to x1, y1
+                         [1., -1e6, -1e6, 1e6, 1e6]])     # huge: limited to [-w, 2w] x [-h, 2h]
+    out = CenterMaskRoIHead.pooling_rois(rois, metas)
+    assert torch.equal(out[:2], rois[:2])
+    assert out[2].tolist() == [0., 30., 40., 30., 40.]
+    assert out[3].tolist() == [1., -40., -32., 80., 64.]
