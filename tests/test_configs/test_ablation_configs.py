@@ -92,7 +92,8 @@ def test_se_and_no_attention_swap_the_attention_module():
 
 def test_mask_rcnn_level_rule_maps_224_px_to_p4():
     """finest_scale=112 on P3-P5 is Mask R-CNN's k = floor(4 + log2(sqrt(wh) / 224)) clamped to 3..5."""
-    extractor = build(('ablations', 'centermask_v2-39_fpn_mask-rcnn-level_ms-3x_coco.py'))[1].roi_head.mask_roi_extractor
+    model = build(('ablations', 'centermask_v2-39_fpn_mask-rcnn-level_ms-3x_coco.py'))[1]
+    extractor = model.roi_head.mask_roi_extractor
     assert type(extractor).__name__ == 'SingleRoIExtractor' and list(extractor.featmap_strides) == [8, 16, 32]
     sides = torch.tensor([8., 50., 111., 113., 200., 223., 225., 300., 447., 449., 800., 1200.])
     rois = torch.stack([torch.zeros_like(sides), torch.zeros_like(sides), torch.zeros_like(sides), sides, sides], 1)
