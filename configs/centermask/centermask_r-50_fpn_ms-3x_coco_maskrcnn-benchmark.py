@@ -1,5 +1,5 @@
 # CenterMask R-50-FPN of the paper code (maskrcnn-benchmark), ms 3x (its README: 37.0 mask AP / 41.7 box AP on
-# val2017; its 2x checkpoint, 36.4 / 41.2, has the same layout).
+# val2017).
 _base_ = './centermask_v2-39_fpn_ms-3x_coco_maskrcnn-benchmark.py'
 
 model = dict(backbone=_base_.maskrcnn_benchmark_resnet50, neck=dict(in_channels=_base_.resnet_out_channels))

@@ -5,6 +5,5 @@ _base_ = ['../_base_/models/centermask_vovnet-fpn.py', '../_base_/datasets/toy_s
 num_classes = 3
 model = dict(
     backbone=dict(arch='V-39-eSE', norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False),
-    bbox_head=dict(num_classes=num_classes),
-    roi_head=dict(mask_head=dict(num_classes=num_classes),
-                  mask_iou_head=dict(num_classes=num_classes, init_cfg=_base_.mask_iou_init_from_scratch)))
+    num_classes=num_classes,
+    roi_head=dict(mask_iou_head=dict(init_cfg=_base_.mask_iou_init_from_scratch)))

@@ -127,7 +127,8 @@ ALL_CONFIGS = sorted(osp.relpath(p, CONFIG_ROOT) for p in glob.glob(osp.join(CON
 
 
 def test_every_config_is_listed():
-    assert {c.split(osp.sep)[0] for c in ALL_CONFIGS} == {'centermask', 'toy', 'vovnet'}
+    assert {c.split(osp.sep)[0] for c in ALL_CONFIGS} == {'ablations', 'centermask', 'custom', 'mask_rcnn', 'toy',
+                                                         'vovnet'}
     assert len(ALL_CONFIGS) >= 28
 
 

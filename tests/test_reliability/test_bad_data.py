@@ -129,8 +129,7 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 num_classes = len(classes)
-model = dict(bbox_head=dict(num_classes=num_classes),
-             roi_head=dict(mask_head=dict(num_classes=num_classes), mask_iou_head=dict(num_classes=num_classes)))
+model = dict(num_classes=num_classes)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
 default_hooks = dict(checkpoint=dict(interval=max_iter), logger=dict(interval=1))
 '''

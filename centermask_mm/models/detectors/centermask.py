@@ -1,6 +1,6 @@
 """CenterMask detector: FCOS (anchor-free, one stage) + a SAG-Mask RoI branch on its detections (ref §3-§6)."""
 import warnings
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmdet.models.detectors import SingleStageDetector
@@ -11,7 +11,7 @@ from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from torch import Tensor
 
-from .config_checks import check_centermask_components
+from .config_checks import check_centermask_components, propagate_num_classes
 
 #: valid values of ``CenterMask(nonfinite_loss=...)``
 NONFINITE_LOSS_MODES = ('raise', 'skip')
@@ -45,6 +45,9 @@ class CenterMask(SingleStageDetector):
       state as before the step, a ``UserWarning`` naming the iteration and the non-finite losses, and nothing
       logged for it. The loop still counts the iteration (LR schedule and checkpoints go on). With gradient
       accumulation (``accumulative_counts``) a skipped step does not count towards the accumulation.
+    * ``num_classes`` (optional, the one place for the class count): written into the FCOS head, the mask head
+      and the MaskIoU head configs before they are built; a head config that sets a different ``num_classes``
+      fails (:func:`.config_checks.propagate_num_classes`). Without it the heads keep their own values.
     * ``__init__`` checks that the built components fit together (neck vs backbone channels, FCOS and RoI-extractor
       strides vs the neck levels, one ``num_classes``): :mod:`.config_checks`.
     """
@@ -54,6 +57,7 @@ class CenterMask(SingleStageDetector):
                  neck: ConfigType,
                  bbox_head: ConfigType,
                  roi_head: ConfigType,
+                 num_classes: Optional[int] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -66,6 +70,9 @@ class CenterMask(SingleStageDetector):
             raise ValueError("CenterMask needs test_cfg=dict(rpn=..., rcnn=...), got " + repr(test_cfg))
         if train_cfg is not None and ('rpn_proposal' not in train_cfg or 'rcnn' not in train_cfg):
             raise ValueError("CenterMask needs train_cfg=dict(rpn_proposal=..., rcnn=...), got " + repr(train_cfg))
+        if num_classes is not None:
+            bbox_head, roi_head = propagate_num_classes(num_classes, bbox_head, roi_head)
+        self.num_classes = num_classes
         super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head, train_cfg=None,
                          test_cfg=test_cfg['rpn'], data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.train_cfg = train_cfg

@@ -17,6 +17,7 @@ found and the values expected. A backbone or neck whose outputs cannot be read f
 ``out_channels``/``out_strides`` like ``VoVNet`` nor mmdet's ``ResNet`` layout; a neck without FPN's attributes)
 skips the checks that need it.
 """
+import copy
 import math
 from typing import List, Optional, Sequence, Tuple
 
@@ -111,6 +112,34 @@ def check_num_classes(bbox_head: nn.Module, roi_head: nn.Module) -> None:
         listed = ', '.join(f'{k}={v}' for k, v in found.items())
         _fail(f'the heads disagree on the number of classes: {listed}',
               f'every num_classes = {expected} (the FCOS head\'s) or all set to the dataset\'s class count')
+
+
+def propagate_num_classes(num_classes: int, bbox_head: dict, roi_head: dict) -> Tuple[dict, dict]:
+    """Copies of the FCOS head and RoI head configs with ``num_classes`` (``model.num_classes``, the one place for
+    the class count) set in the FCOS head, the mask head and the MaskIoU head.
+
+    A head config that already sets a different ``num_classes`` fails with every head's value listed (a class-agnostic
+    mask head keeps its own). Setting it in a head as well is allowed only with the same value.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        _fail(f'invalid model.num_classes={num_classes!r}', 'a positive int (the number of dataset classes)')
+    bbox_head, roi_head = copy.deepcopy(bbox_head), copy.deepcopy(roi_head)
+    heads = {'model.bbox_head': bbox_head, 'model.roi_head.mask_head': roi_head.get('mask_head'),
+             'model.roi_head.mask_iou_head': roi_head.get('mask_iou_head')}
+    found, wrong = {}, False
+    for key, head in heads.items():
+        if head is None or (key.endswith('.mask_head') and head.get('class_agnostic', False)):
+            continue
+        value = head.get('num_classes', num_classes)
+        found[f'{key}.num_classes'] = value
+        wrong = wrong or value != num_classes
+        head['num_classes'] = value
+    if wrong:
+        listed = ', '.join(f'{k}={v}' for k, v in found.items())
+        _fail(f'the heads disagree with model.num_classes={num_classes}: {listed}',
+              f'every num_classes = {num_classes} (model.num_classes); set the class count only in '
+              f'model.num_classes and remove it from the heads')
+    return bbox_head, roi_head
 
 
 def check_centermask_components(backbone: nn.Module, neck: nn.Module, bbox_head: nn.Module,

@@ -18,3 +18,14 @@ maskrcnn_benchmark_resnet50 = dict(
     norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='caffe',
     init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://detectron2/resnet50_caffe'))
 resnet_out_channels = [512, 1024, 2048]  # stage3..stage5 of ResNet-50/101 and ResNeXt-101
+maskrcnn_benchmark_resnext101 = dict(type='ResNeXt', groups=32, base_width=8, style='pytorch',
+                                     init_cfg=dict(checkpoint='open-mmlab://detectron2/resnext101_32x8d'))
+# Its MobileNetV2 models ("MNV2-FPN-RETINANET"): the stride 8/16/32 outputs (32, 96, 320 channels) of mmdet's
+# MobileNetV2, SyncBN (USE_SYNCBN), nothing frozen (FREEZE_CONV_BODY_AT 0). Its ImageNet weights (FCOS's
+# mobilenet_v2-ecbe2b5.pth) are not mapped; mmdet's own ImageNet MobileNetV2 is the init here (an RGB,
+# ImageNet-normalised model: for training from it, set the data_preprocessor to mmdet's MobileNetV2 configs').
+maskrcnn_benchmark_mobilenetv2 = dict(
+    _delete_=True, type='MobileNetV2', out_indices=(2, 4, 6), frozen_stages=-1,
+    norm_cfg=dict(type='SyncBN', requires_grad=True), norm_eval=False,
+    init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://mmdet/mobilenet_v2'))
+mobilenetv2_out_channels = [32, 96, 320]

@@ -15,6 +15,7 @@ mask_iou_init_from_scratch = [dict(type='Kaiming', override=dict(name='convs')),
                               dict(type='Normal', std=0.01, override=dict(name='fc_mask_iou'))]
 model = dict(
     type='CenterMask',
+    num_classes=80,  # the one place for the class count: CenterMask sets it in the FCOS, mask and MaskIoU heads
     data_preprocessor=dict(type='DetDataPreprocessor', pad_size_divisor=32, **_base_.vovnet_data_preprocessor),
     backbone=dict(  # FrozenBN, FREEZE_AT 0 (ref §1.5)
         type='VoVNet', arch='V-39-eSE', out_indices=(1, 2, 3), frozen_stages=-1,
@@ -24,7 +25,7 @@ model = dict(
         num_outs=5, relu_before_extra_convs=True,
         init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),  # detectron2's c2_xavier_fill (kaiming_uniform, a=1; D7)
     bbox_head=dict(
-        type='CenterMaskFCOSHead', num_classes=80, in_channels=256, stacked_convs=4, feat_channels=256,
+        type='CenterMaskFCOSHead', in_channels=256, stacked_convs=4, feat_channels=256,
         strides=[8, 16, 32, 64, 128], regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8)),
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), conv_bias=True, centerness_on_reg=True,
         norm_on_bbox=True, center_sampling=True, center_sample_radius=1.5,
@@ -38,11 +39,11 @@ model = dict(
             roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0, aligned=True)),
         mask_head=dict(
             type='SAGMaskHead', num_convs=4, roi_feat_size=14, in_channels=256, conv_out_channels=256,
-            num_classes=80, loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0),
+            loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0),
             clip_target_rois=False),  # targets cropped in the unclipped RoI, as the reference (D4)
         mask_iou_head=dict(
             type='CenterMaskIoUHead', area_ratio='reference', num_convs=4, num_fcs=2, roi_feat_size=14,
-            in_channels=256, conv_out_channels=256, fc_out_channels=1024, num_classes=80,
+            in_channels=256, conv_out_channels=256, fc_out_channels=1024,
             loss_iou=dict(type='MSELoss', loss_weight=0.5),
             # centermask2 MaskIoUHead: kaiming_normal (fan_out, relu) for convs *and* FCs (D7)
             init_cfg=[dict(type='Kaiming', override=dict(name='convs')), dict(type='Kaiming', override=dict(name='fcs')),

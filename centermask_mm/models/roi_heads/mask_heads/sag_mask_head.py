@@ -43,11 +43,16 @@ class SAGMaskHead(FCNMaskHead):
     target. With ``clip_target_rois=False`` (the default; centermask2's ``mask_rcnn_loss`` crops the polygons in the
     unclipped proposal box) the GT mask (polygons or bitmaps) is cropped and resized in the unclipped RoI;
     ``True`` gives mmdet's targets. The MaskIoU targets are derived from these targets.
+
+    ``with_sam=False`` (the SAM ablation, configs/ablations/) drops the spatial attention and leaves a plain FCN mask
+    head with everything else unchanged (targets, init, predictor).
     """
 
-    def __init__(self, sam_kernel_size: int = 3, clip_target_rois: bool = False, **kwargs):
+    def __init__(self, sam_kernel_size: int = 3, clip_target_rois: bool = False, with_sam: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.spatial_attention = SpatialAttention(sam_kernel_size)
+        if with_sam not in (True, False):
+            raise ValueError(f'SAGMaskHead: invalid with_sam={with_sam!r}; valid choices are [True, False]')
+        self.spatial_attention = SpatialAttention(sam_kernel_size) if with_sam else None
         self.clip_target_rois = clip_target_rois
 
     def get_targets(self, sampling_results: List[SamplingResult], batch_gt_instances: InstanceList,
@@ -71,14 +76,16 @@ class SAGMaskHead(FCNMaskHead):
 
     def init_weights(self) -> None:
         super().init_weights()
-        nn.init.kaiming_normal_(self.spatial_attention.conv.weight, mode='fan_out', nonlinearity='relu')
+        if self.spatial_attention is not None:
+            nn.init.kaiming_normal_(self.spatial_attention.conv.weight, mode='fan_out', nonlinearity='relu')
         nn.init.normal_(self.conv_logits.weight, std=0.001)
         nn.init.constant_(self.conv_logits.bias, 0)
 
     def forward(self, x: Tensor) -> Tensor:
         for conv in self.convs:
             x = conv(x)
-        x = self.spatial_attention(x)
+        if self.spatial_attention is not None:
+            x = self.spatial_attention(x)
         if self.upsample is not None:
             x = self.upsample(x)
             if self.upsample_method == 'deconv':

@@ -9,20 +9,24 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 
-def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: int) -> Tensor:
+def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: int,
+                          top_level: Optional[int] = None) -> Tensor:
     """Pyramid level index (0 = P``k_min``) of each RoI by Eq. 2: ``k = ceil(k_max - log2(A_img / A_roi))``.
 
     Args:
         rois: ``[N, 5]`` as ``(batch_idx, x1, y1, x2, y2)``; ``A_roi = (x2 - x1) * (y2 - y1)``.
         img_areas: ``[N]`` area of the resized, *unpadded* input image of each RoI.
-        k_min, k_max: the lowest and highest pooled levels (P3 and P5 in CenterMask).
+        k_min, k_max: the lowest pooled level and the k_max of Eq. 2 (P3 and P5 in CenterMask).
+        top_level: the highest pooled level, ``k`` is clamped to ``[k_min, top_level]``; default ``k_max`` (the
+            references). A larger ``k_max`` than ``top_level`` is the paper text's reading (k_max = P7).
 
     With ``k_max = 5``: ``A_roi > A_img/2`` -> P5, ``A_img/4 < A_roi <= A_img/2`` -> P4, else P3 (clamped).
     """
+    top_level = k_max if top_level is None else top_level
     roi_areas = (rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])
     ratio = img_areas.to(torch.float64) / roi_areas.to(torch.float64) + sys.float_info.epsilon
     k = torch.ceil(k_max - torch.log2(ratio))
-    return (k.clamp(k_min, k_max) - k_min).long()
+    return (k.clamp(k_min, top_level) - k_min).long()
 
 
 @MODELS.register_module()
@@ -32,7 +36,9 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
 
     Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
     ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded) as an argument.
-    k_min/k_max come from ``featmap_strides`` (8..32 -> 3..5). Output: ``[N, out_channels, *roi_layer.output_size]``.
+    k_min and the highest pooled level come from ``featmap_strides`` (8..32 -> 3..5); ``k_max`` of Eq. 2 defaults to
+    that highest level (both references) and can be set higher (``k_max=7``: the paper text's P7; the ablation
+    configs): the levels are still clamped to the pooled ones. Output: ``[N, out_channels, *roi_layer.output_size]``.
 
     In training each level pools only its RoIs (the backward pass of RoIAlign is costly); at inference every level
     pools every RoI and the right one is selected, which gives the same features without a host synchronisation
@@ -41,13 +47,18 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
 
     uses_img_shapes = True  # CenterMaskRoIHead passes ``img_shapes`` to extractors that set this
 
-    def __init__(self, roi_layer: dict, out_channels: int, featmap_strides: Sequence[int], init_cfg=None):
+    def __init__(self, roi_layer: dict, out_channels: int, featmap_strides: Sequence[int],
+                 k_max: Optional[int] = None, init_cfg=None):
         super().__init__(roi_layer, out_channels, featmap_strides, init_cfg=init_cfg)
         self.k_min = int(math.log2(featmap_strides[0]))
-        self.k_max = int(math.log2(featmap_strides[-1]))
-        if [2**k for k in range(self.k_min, self.k_max + 1)] != list(featmap_strides):
+        self.top_level = int(math.log2(featmap_strides[-1]))
+        if [2**k for k in range(self.k_min, self.top_level + 1)] != list(featmap_strides):
             raise ValueError(f'ScaleAdaptiveRoIExtractor needs consecutive power-of-two featmap_strides, '
                              f'got {featmap_strides}')
+        self.k_max = self.top_level if k_max is None else k_max
+        if not isinstance(self.k_max, int) or self.k_max < self.top_level:
+            raise ValueError(f'ScaleAdaptiveRoIExtractor: invalid k_max={k_max!r}; valid choices are None (the '
+                             f'highest pooled level, {self.top_level}) or an int >= {self.top_level}')
 
     def map_roi_levels(self, rois: Tensor, num_levels: int) -> Tensor:
         raise NotImplementedError('ScaleAdaptiveRoIExtractor maps RoIs by Eq. 2, which needs the image sizes: use '
@@ -58,7 +69,7 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
         if img_shapes is None:
             raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
         areas = rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
-        levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max)
+        levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max, self.top_level)
         rois = rois.type_as(feats[0])  # after the levels: a half-precision model pools at half-precision RoIs
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)

@@ -1,0 +1,4 @@
+# Mask R-CNN R-101-FPN, multi-scale 2x (CenterMask README, paper code, val2017: 37.8 mask AP / 42.2 box AP).
+_base_ = './mask-rcnn_r50-caffe_fpn_ms-poly-2x_coco.py'
+
+model = dict(backbone=dict(depth=101, init_cfg=dict(checkpoint='open-mmlab://detectron2/resnet101_caffe')))

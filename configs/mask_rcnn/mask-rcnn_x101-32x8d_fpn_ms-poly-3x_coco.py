@@ -1,0 +1,4 @@
+# Mask R-CNN X-101-32x8d-FPN, multi-scale 3x (CenterMask README, paper code, val2017: 38.6 mask AP / 43.6 box AP).
+_base_ = './mask-rcnn_r101-caffe_fpn_ms-poly-3x_coco.py'
+
+model = dict(backbone=_base_.maskrcnn_benchmark_resnext101)
