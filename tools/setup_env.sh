@@ -23,14 +23,14 @@ main() {
   t0=$(date +%s)
 
   # what a working environment imports (the test dependencies included: `make test` needs them)
-  imports="import centermask_mm, mmcv._ext, mmdet, pytest, hypothesis
+  imports="import centermask_mm, mmcv._ext, mmdet, pytest, hypothesis, mmseg.models, mmpretrain.models, panopticapi.utils
 from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack"
   check_imports() {
     "$VENV/bin/python" -c "$imports" 2>/dev/null
   }
 
   # What the environment was made from: if none of it changed and the imports work, we are done.
-  stamp_value=$(cat "$CONSTRAINTS" requirements/tests.txt setup.py tools/setup_env.sh tools/build_mmcv_wheel.sh | sha1sum | cut -c1-16)
+  stamp_value=$(cat "$CONSTRAINTS" requirements/tests.txt requirements/tests_nodeps.txt setup.py tools/setup_env.sh tools/build_mmcv_wheel.sh | sha1sum | cut -c1-16)
   stamp_file=$VENV/.centermask_mm_env
   if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ] && check_imports; then
     say "environment at $VENV is up to date ($(( $(date +%s) - t0 ))s)"
@@ -77,8 +77,9 @@ EOF
     pip_install --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
   fi
 
-  say "mmengine, mmdet, the test dependencies and centermask_mm (editable)"
+  say "mmengine, mmdet, the test dependencies (mmseg, mmpretrain, panopticapi) and centermask_mm (editable)"
   pip_install -r requirements/tests.txt
+  pip_install --no-deps -r requirements/tests_nodeps.txt
   pip_install --no-build-isolation -e "$root"
 
   if ! check_imports; then

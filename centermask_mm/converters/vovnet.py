@@ -1,4 +1,9 @@
-"""Import VoVNet weights from the detectron2 (centermask2 / vovnet-detectron2) and timm layouts.
+"""Import VoVNet weights from the detectron2 (centermask2 / vovnet-detectron2), timm and mmdet layouts.
+
+The mmdet layout is this package's own key naming (``stem.0.conv.weight``, ``stages.0.blocks.0.layers.0.conv.weight``),
+as found under ``backbone.`` in any mmengine model that uses :class:`VoVNet`, e.g. the ImageNet classifier of
+``projects/vovnet_classification`` (mmpretrain); it goes through the same slots so that the arch is detected and
+keys and shapes are checked like the other layouts.
 
 Reference key layouts: ``shared/reference/centermask_reference.md`` §8.1 (detectron2), §8.2 (timm), §8.3 (mapping).
 Each source key is parsed into a layout-free *slot* ``(module path, part, param)`` and rendered in the key names of
@@ -42,7 +47,16 @@ _TIMM_PATTERNS = [
     (re.compile(r'^stages\.(\d)\.blocks\.(\d+)\.attn\.fc\.(\w+)$'),
      lambda m: (f'stages.{m[1]}.blocks.{m[2]}.attn', 'fc', m[3])),
 ]
-LAYOUTS = {'detectron2': (_D2_PATTERNS, _D2_PART), 'timm': (_TIMM_PATTERNS, _TIMM_PART)}
+_MMDET_PART = {'conv': 'conv', 'bn': 'norm', 'depthwise_conv.conv': 'dw', 'pointwise_conv.conv': 'pw',
+               'pointwise_conv.bn': 'norm', 'conv.conv_offset': 'offset'}
+_MMDET_PATTERNS = [
+    (re.compile(r'^(stem\.\d|stages\.\d\.blocks\.\d+\.(?:layers\.\d+|conv_reduction|conv_concat))\.'
+                r'(conv\.conv_offset|conv|bn|depthwise_conv\.conv|pointwise_conv\.conv|pointwise_conv\.bn)\.(\w+)$'),
+     lambda m: (m[1], m[2], m[3])),
+    (re.compile(r'^(stages\.\d\.blocks\.\d+\.attn)\.fc\.(\w+)$'), lambda m: (m[1], 'fc', m[2])),
+]
+LAYOUTS = {'detectron2': (_D2_PATTERNS, _D2_PART), 'timm': (_TIMM_PATTERNS, _TIMM_PART),
+           'mmdet': (_MMDET_PATTERNS, _MMDET_PART)}
 
 
 @dataclass
@@ -85,8 +99,11 @@ def unwrap_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
 
 
 def _strip_prefix(keys) -> str:
+    """The prefix every backbone key carries; classifier keys (``head.fc.weight`` of an mmpretrain classifier beside
+    ``backbone.stem...``) need not carry it."""
+    backbone_keys = [k for k in keys if not CLASSIFIER_PATTERN.match(k)]
     for prefix in KNOWN_PREFIXES:
-        if keys and all(k.startswith(prefix) for k in keys):
+        if backbone_keys and all(k.startswith(prefix) for k in backbone_keys):
             return prefix
     return ''
 
@@ -94,10 +111,14 @@ def _strip_prefix(keys) -> str:
 def _detect_layout(keys) -> str:
     if any(k.startswith(('stem.stem_', 'stage2.OSA2_')) for k in keys):
         return 'detectron2'
+    if any(re.match(r'^stages\.\d\.blocks\.\d+\.layers\.', k) for k in keys):  # timm names them conv_mid
+        return 'mmdet'
     if any(k.startswith(('stages.0.blocks.', 'stem.0.conv')) for k in keys):
         return 'timm'
     raise VoVNetConversionError('Not a VoVNet state dict in a known layout: expected detectron2 keys such as '
-                                "'stem.stem_1/conv.weight' or timm keys such as 'stem.0.conv.weight'; got e.g. "
+                                "'stem.stem_1/conv.weight', timm keys such as "
+                                "'stages.0.blocks.0.conv_mid.0.conv.weight' or mmdet keys such as "
+                                "'stages.0.blocks.0.layers.0.conv.weight'; got e.g. "
                                 f'{sorted(keys)[:5]}')
 
 
@@ -138,26 +159,27 @@ def convert_vovnet_state_dict(checkpoint: dict) -> VoVNetConversion:
     from centermask_mm.models.backbones.vovnet import VoVNet
     state = unwrap_state_dict(checkpoint)
     prefix = _strip_prefix(list(state))
-    state = {k[len(prefix):]: v for k, v in state.items()}
+    original = {(k[len(prefix):] if k.startswith(prefix) else k): k for k in state}
+    state = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
     layout = _detect_layout(state)
     patterns, parts = LAYOUTS[layout]
 
     dropped, unknown, slots = [], [], []
     for key, value in state.items():
         if key.endswith('num_batches_tracked') or CLASSIFIER_PATTERN.match(key):
-            dropped.append(prefix + key)
+            dropped.append(original[key])
             continue
         for pattern, to_slot in patterns:
             match = pattern.match(key)
             if match:
                 path, part, param = to_slot(match)
                 if part not in parts and part != 'fc':
-                    unknown.append(prefix + key)
+                    unknown.append(original[key])
                 else:
                     slots.append((path, parts.get(part, part), param, value))
                 break
         else:
-            unknown.append(prefix + key)
+            unknown.append(original[key])
     if unknown:
         raise VoVNetConversionError(f'{len(unknown)} keys are not part of a {layout}-layout VoVNet backbone '
                                     f'(refusing to guess): {unknown[:10]}')

@@ -16,7 +16,7 @@ CONFIGS = sorted(osp.basename(p) for p in glob.glob(osp.join(CONFIG_ROOT, 'vovne
 
 def test_the_six_detectors_are_there():
     kinds = {name.split('_')[0] for name in CONFIGS}
-    assert {'retinanet', 'faster-rcnn', 'mask-rcnn', 'cascade-mask-rcnn', 'fcos', 'atss'} <= kinds
+    assert {'retinanet', 'faster-rcnn', 'mask-rcnn', 'cascade-mask-rcnn', 'fcos', 'atss', 'panoptic-fpn'} <= kinds
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -27,8 +27,10 @@ def test_config_builds_and_runs(name):
     assert list(cfg.neck.in_channels) == [arch['stage_out_channels'][i] for i in cfg.backbone.out_indices]
     cfg.backbone.init_cfg = None
     model = MODELS.build(cfg)
-    with_mask = 'mask' in name
-    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 128, 128)], num_items=[2], with_mask=with_mask)
+    panoptic = name.startswith('panoptic')
+    with_mask = 'mask' in name or panoptic
+    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 128, 128)], num_items=[2], with_mask=with_mask,
+                            with_semantic=panoptic)
     model.train()
     losses = model(**model.data_preprocessor(packed, True), mode='loss')
     total = sum(v if isinstance(v, torch.Tensor) else sum(v) for k, v in losses.items() if 'loss' in k)
@@ -36,4 +38,7 @@ def test_config_builds_and_runs(name):
     model.eval()
     with torch.no_grad():
         results = model(**model.data_preprocessor(packed, False), mode='predict')
-    assert len(results) == 1 and 'bboxes' in results[0].pred_instances
+    if panoptic:  # PanopticFPN returns the fused panoptic map (ids: class + instance * INSTANCE_OFFSET)
+        assert len(results) == 1 and results[0].pred_panoptic_seg.sem_seg.shape[-2:] == (128, 128)
+    else:
+        assert len(results) == 1 and 'bboxes' in results[0].pred_instances

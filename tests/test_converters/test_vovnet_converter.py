@@ -163,3 +163,23 @@ def test_cli_refuses_non_vovnet(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/model_converters/vovnet2mmdet.py', str(src), str(tmp_path / 'o')],
                           cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and 'known layout' in proc.stderr
+
+
+@pytest.mark.parametrize('arch,dcn', [('V-19-slim-dw-eSE', False), ('V-39-eSE', False), ('V-19-eSE', True)])
+def test_mmdet_layout_of_a_classifier_round_trips(arch, dcn):
+    """Our own key names under ``backbone.`` beside an mmpretrain ``head.fc`` (projects/vovnet_classification):
+    depthwise, deformable (offset convs) and plain archs come back key for key, the head is dropped."""
+    kwargs = dict(dcn=dict(type='DCNv2', deform_groups=1), stage_with_dcn=(False, True, True, True)) if dcn else {}
+    backbone = VoVNet(arch=arch, **kwargs)
+    gen = torch.Generator().manual_seed(0)
+    source = {k: torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
+              for k, v in backbone.state_dict().items()}
+    classifier = {f'backbone.{k}': v for k, v in source.items()}
+    classifier.update({'head.fc.weight': torch.zeros(2, 8), 'head.fc.bias': torch.zeros(2)})
+    result = convert_vovnet_state_dict(dict(state_dict=classifier, meta={}))
+    assert (result.layout, result.arch, result.stripped_prefix) == ('mmdet', arch, 'backbone.')
+    assert result.stage_with_dcn == ((False, True, True, True) if dcn else (False, ) * 4)
+    assert {'head.fc.weight', 'head.fc.bias'} <= set(result.dropped_keys)
+    expected = {k: v for k, v in source.items() if not k.endswith('num_batches_tracked')}
+    assert list(result.state_dict) == list(expected)
+    assert all(torch.equal(result.state_dict[k], v) for k, v in expected.items())
