@@ -18,3 +18,25 @@ def load_config(*parts):
 
 def model_cfg(*parts):
     return copy.deepcopy(load_config(*parts).model)
+
+
+#: lines every tiny toy training of the tests shares: the toy CenterMask-Lite config on a few generated 96-px images
+TINY_TOY_BASE = '''
+_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
+data_root = '{root}/'
+gen = dict(num_train={num_train}, num_val={num_val}, img_size=96, seed=0)
+train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
+'''
+TINY_TOY_VAL = '''
+val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+'''
+
+
+def tiny_toy_config(root, num_train=4, num_val=2, with_val=True, extra=''):
+    """Text of a tiny toy training config (data generated under ``root`` on first use), then ``extra`` lines."""
+    import textwrap
+    text = TINY_TOY_BASE.format(repo=REPO_ROOT, root=root, num_train=num_train, num_val=num_val)
+    return textwrap.dedent(text + (TINY_TOY_VAL if with_val else '')) + textwrap.dedent(extra)

@@ -307,7 +307,7 @@ def measure(entry: str, device: str, height: int, width: int, batch: int, warmup
                                         else mem.peak) / 2**20, **stages)
         log(f'  {regime}: {_ms(b1["median_ms"])} ms (batch 1), {_ms(row[regime]["batch_n_ms_per_image"])} ms/img '
             f'(batch {batch}), {detections} detections')
-    del model
+    model = None  # freed before the training step builds its own
     if train:
         row['train_step_ms'] = train_step_time(entry, device, height, width, warmup, repeats)
         log(f'  training step (batch 2): {_ms(row["train_step_ms"])} ms')

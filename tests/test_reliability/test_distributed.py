@@ -5,7 +5,6 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -15,21 +14,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from centermask_mm.datasets.toy_shapes import generate_toy_shapes
 from centermask_mm.utils.cpu_dist_runner import CPUDistributedRunner, has_sync_bn
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, tiny_toy_config
 
 # 4 train images, batch 2 per process: each of the 2 processes sees different images at every iteration.
 # 3 val images: the distributed sampler pads rank 1 with a repeated image, which the result merge must drop.
 # The backbone asks for SyncBN, which has no CPU implementation: it must become BN with a warning.
 CONFIG = '''
-_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
 custom_imports = dict(imports=['centermask_mm', 'rank_dump_hook'], allow_failed_imports=False)
-data_root = '{root}/'
-gen = dict(num_train=4, num_val=3, img_size=96, seed=0)
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
-val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
 train_cfg = dict(max_iters=2, val_interval=100)
 default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
 custom_hooks = [dict(type='RankDumpHook')]
@@ -93,7 +84,7 @@ def ddp_run(tmp_path_factory):
     generate_toy_shapes(str(tmp / 'toy'), num_train=4, num_val=3, img_size=96, seed=0)  # once, before the ranks
     (tmp / 'rank_dump_hook.py').write_text(HOOK)
     config = tmp / 'toy_ddp.py'
-    config.write_text(textwrap.dedent(CONFIG.format(repo=REPO_ROOT, root=tmp / 'toy')))
+    config.write_text(tiny_toy_config(tmp / 'toy', num_val=3, extra=CONFIG))
     work = tmp / 'work'
     log = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(work)], tmp)
     return tmp, config, work, log

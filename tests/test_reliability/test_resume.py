@@ -54,7 +54,7 @@ def test_killed_and_resumed_training_matches_an_uninterrupted_run(tmp_path):
     assert (killed_dir / 'last_checkpoint').read_text().strip() == str(killed_dir / 'iter_4.pth')
 
     log = train(config, killed_dir, '--resume').stdout
-    assert f'resumed epoch: 0, iter: 4' in log
+    assert 'resumed epoch: 0, iter: 4' in log
     full, resumed = (safe_torch_load(str(d / f'iter_{ITERS}.pth')) for d in (full_dir, killed_dir))
 
     assert full['meta']['iter'] == resumed['meta']['iter'] == ITERS

@@ -9,7 +9,6 @@ import pickletools
 import shlex
 import subprocess
 import sys
-import textwrap
 import zipfile
 
 import pytest
@@ -18,18 +17,10 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from centermask_mm.utils import UnsafeCheckpointError, safe_torch_load
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, tiny_toy_config
 from tests.reference_layouts import centermask2_shapes, fill, vovnet_shapes
 
 CONFIG = '''
-_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
-data_root = '{root}/'
-gen = dict(num_train=2, num_val=2, img_size=96, seed=0)
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
-val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
 train_cfg = dict(max_iters=1, val_interval=100)
 default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
 model = dict(test_cfg=dict(rpn=dict(score_thr=0.0)))  # an untrained model still outputs boxes to evaluate
@@ -74,7 +65,7 @@ def honest(tmp_path_factory):
     config, a backbone checkpoint, and detectron2-layout VoVNet / centermask2-layout CenterMask-Lite sources."""
     tmp = tmp_path_factory.mktemp('safe')
     config = tmp / 'toy_tiny.py'
-    config.write_text(textwrap.dedent(CONFIG.format(repo=REPO_ROOT, root=tmp / 'toy')))
+    config.write_text(tiny_toy_config(tmp / 'toy', num_train=2, extra=CONFIG))
     code, log = run_tool('tools/train.py', config, '--work-dir', tmp / 'work')
     assert code == 0, log[-3000:]
     checkpoint = tmp / 'work' / 'iter_1.pth'

@@ -8,14 +8,10 @@ import subprocess
 import sys
 import textwrap
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, tiny_toy_config
 
 TOY_DATA = dict(num_train=4, num_val=2, img_size=96, seed=0)
 CONFIG = '''
-_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
-data_root = '{root}/'
-gen = dict(num_train=4, num_val=2, img_size=96, seed=0)
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
@@ -31,10 +27,9 @@ model = dict(train_cfg=dict(rcnn=dict(sampler=dict(num=4))))
 def write_config(tmp_path, name='toy.py', iters=6, ckpt_interval=2, max_keep=-1, extra=''):
     """A config file under ``tmp_path`` (data generated under ``tmp_path/toy`` on first use)."""
     path = osp.join(tmp_path, name)
-    text = CONFIG.format(repo=REPO_ROOT, root=osp.join(tmp_path, 'toy'), iters=iters, ckpt_interval=ckpt_interval,
-                         max_keep=max_keep)
+    text = CONFIG.format(iters=iters, ckpt_interval=ckpt_interval, max_keep=max_keep)
     with open(path, 'w') as f:
-        f.write(textwrap.dedent(text) + textwrap.dedent(extra))
+        f.write(tiny_toy_config(osp.join(tmp_path, 'toy'), with_val=False, extra=text + textwrap.dedent(extra)))
     return path
 
 

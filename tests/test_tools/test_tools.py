@@ -5,21 +5,12 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, tiny_toy_config
 
 CONFIG = '''
-_base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
-data_root = '{root}/'
-gen = dict(num_train=4, num_val=2, img_size=96, seed=0)
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, generator=gen))
-val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
 train_cfg = dict(max_iters=2, val_interval=2)
 default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
 model = dict(test_cfg=dict(rpn=dict(score_thr=0.0)))  # an untrained model still outputs boxes to evaluate
@@ -36,7 +27,7 @@ def run(*args, timeout=300):
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('tools')
     config = tmp / 'toy_tiny.py'
-    config.write_text(textwrap.dedent(CONFIG.format(repo=REPO_ROOT, root=tmp / 'toy')))
+    config.write_text(tiny_toy_config(tmp / 'toy', extra=CONFIG))
     work_dir = tmp / 'work'
     log = run('tools/train.py', str(config), '--work-dir', str(work_dir))
     assert 'coco/segm_mAP' in log
@@ -113,7 +104,7 @@ def test_test_tool_on_a_converted_published_checkpoint(tmp_path):
 
     from tests.reference_layouts import centermask2_shapes, fill
     config = tmp_path / 'toy_tiny.py'
-    config.write_text(textwrap.dedent(CONFIG.format(repo=REPO_ROOT, root=tmp_path / 'toy')))
+    config.write_text(tiny_toy_config(tmp_path / 'toy', extra=CONFIG))
     src, dst = tmp_path / 'centermask2-lite.pth', tmp_path / 'converted.pth'
     torch.save(dict(model=fill(centermask2_shapes('V-19-slim-dw-eSE', lite=True, num_classes=3)), iteration=1), src)
     log = run('tools/model_converters/centermask2mmdet.py', str(src), str(dst), '--config', str(config))

@@ -5,7 +5,6 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures.mask import BitmapMasks
-from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 from tests.helpers import load_config
