@@ -25,13 +25,28 @@ def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: in
     return (k.clamp(k_min, k_max) - k_min).long()
 
 
+def image_areas(img_shapes: Sequence, rois: Tensor) -> Tensor:
+    """``[B]`` areas ``h * w`` (dtype and device of ``rois``) of the ``img_shapes`` (``(h, w, ...)`` per image).
+
+    A shape may be a tuple of ints (mmdet's ``img_shape``) or an integer tensor ``[2]`` (the exported ONNX graph's
+    ``img_shape`` input, so that the area is computed in the graph instead of frozen at the traced size); both give
+    the same values (``h * w`` is exact, then rounded once to the RoI dtype).
+    """
+    if not any(isinstance(s, Tensor) for s in img_shapes):
+        return rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
+    return torch.stack([torch.as_tensor(s[0], dtype=torch.float64, device=rois.device) *
+                        torch.as_tensor(s[1], dtype=torch.float64, device=rois.device)
+                        for s in img_shapes]).to(rois.dtype)
+
+
 @MODELS.register_module()
 class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
     """RoIAlign on P3..P5 with the level chosen by :func:`scale_adaptive_levels` instead of mmdet's canonical-scale
     rule (``SingleRoIExtractor.map_roi_levels``, k = floor(4 + log2(sqrt(wh)/224)) as in Mask R-CNN).
 
     Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
-    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded) as an argument.
+    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded; tuples or
+    integer tensors ``[2]``, see :func:`image_areas`) as an argument.
     k_min/k_max come from ``featmap_strides`` (8..32 -> 3..5). Output: ``[N, out_channels, *roi_layer.output_size]``.
 
     In training each level pools only its RoIs (the backward pass of RoIAlign is costly); at inference every level
@@ -57,7 +72,7 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
                 img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
         if img_shapes is None:
             raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
-        areas = rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
+        areas = image_areas(img_shapes, rois)
         levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max)
         rois = rois.type_as(feats[0])  # after the levels: a half-precision model pools at half-precision RoIs
         if roi_scale_factor is not None:
