@@ -34,9 +34,12 @@ def image_areas(img_shapes: Sequence, rois: Tensor) -> Tensor:
     """
     if not any(isinstance(s, Tensor) for s in img_shapes):
         return rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
-    return torch.stack([torch.as_tensor(s[0], dtype=torch.float64, device=rois.device) *
-                        torch.as_tensor(s[1], dtype=torch.float64, device=rois.device)
-                        for s in img_shapes]).to(rois.dtype)
+    areas = []
+    for shape in img_shapes:
+        h, w = (v.to(device=rois.device, dtype=torch.float64) if isinstance(v, Tensor) else
+                torch.tensor(float(v), dtype=torch.float64, device=rois.device) for v in shape[:2])
+        areas.append(h * w)
+    return torch.stack(areas).to(rois.dtype)
 
 
 @MODELS.register_module()
