@@ -5,8 +5,8 @@
 
 Both sides are timed from the network input to the finished detections (boxes clipped, masks pasted at the
 original size): PyTorch ``model.predict`` vs ONNX Runtime graph + ``postprocess_outputs``; the graph alone is
-reported too. Same thread count for both (torch.set_num_threads and ORT intra_op_num_threads). Median and spread in
-ms over --repeats runs after --warmup.
+reported too. Same thread count for both (torch.set_num_threads and ORT intra_op_num_threads). Median, min and
+max in ms over --repeats rounds after --warmup; each round runs each variant once (interleaved).
 """
 import argparse
 import statistics
@@ -34,15 +34,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def timed(fn, repeats, warmup):
+def timed(fns, repeats, warmup):
+    """Median, min and max ms of each of ``fns`` (name -> callable), the runs interleaved (one of each per round)
+    so that a change of machine load hits them alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), min(times), max(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: (statistics.median(t), min(t), max(t)) for name, t in times.items()}
 
 
 def main(argv=None):
@@ -62,12 +66,11 @@ def main(argv=None):
         with torch.no_grad():
             return model.predict(inputs, [sample.clone()])[0]
 
-    results = {
-        'PyTorch (model.predict)': timed(run_torch, args.repeats, args.warmup),
-        'ONNX Runtime (graph + postprocess_outputs)': timed(lambda: runner.predict(inputs, sample.clone()),
-                                                           args.repeats, args.warmup),
-        'ONNX Runtime (graph only)': timed(lambda: runner.forward(inputs, img_shape), args.repeats, args.warmup),
-    }
+    results = timed({
+        'PyTorch (model.predict)': run_torch,
+        'ONNX Runtime (graph + postprocess_outputs)': lambda: runner.predict(inputs, sample.clone()),
+        'ONNX Runtime (graph only)': lambda: runner.forward(inputs, img_shape),
+    }, args.repeats, args.warmup)
     detections = len(run_torch().pred_instances)
     print(f'input {tuple(inputs.shape)} (img_shape {img_shape[:2]}), {detections} detections, '
           f'{args.threads} threads, {args.repeats} runs after {args.warmup} warm-up')
