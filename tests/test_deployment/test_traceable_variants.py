@@ -1,6 +1,7 @@
 """The export path's traceable variants compute what the PyTorch path computes (same values, in PyTorch)."""
 
 import mmcv.ops
+import numpy as np
 import pytest
 import torch
 from mmcv.ops import batched_nms
@@ -108,3 +109,36 @@ def test_export_refuses_what_standard_onnx_cannot_express(lite_model, tmp_path):
     with pytest.raises(NotImplementedError, match='DCN'):
         with traceable_ops(MODELS.build(cfg)):
             pass
+
+
+def test_graph_traced_without_candidates_still_detects(tmp_path):
+    """Traced where no location passes score_thr (random weights, focal-loss prior bias), the graph still holds the
+    decoding, NMS and mask branch: it returns empty outputs of the right shapes, and with the classification bias
+    set to 0 in the ONNX file (same graph, another initializer) PyTorch's detections for that bias."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from centermask_mm.deployment import CenterMaskONNXWrapper
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg(*LITE))
+    model.init_weights()
+    model.eval()
+    image = torch.randn(1, 3, 64, 64) * 50
+    proto = export_onnx(model, str(tmp_path / 'm.onnx'), shape=(64, 64), dynamic=True)  # no candidate when traced
+    bias = next(i for i in proto.graph.initializer if i.name.endswith('bbox_head.conv_cls.bias'))
+    results = []
+    for _ in range(2):
+        session = ort.InferenceSession(proto.SerializeToString())
+        got = session.run(None, {'image': image.numpy(), 'img_shape': np.array([64, 64])})
+        with torch.no_grad():
+            expected = CenterMaskONNXWrapper(model)(image, torch.tensor([64, 64]))
+        assert [o.shape for o in got] == [tuple(e.shape) for e in expected]
+        np.testing.assert_array_equal(got[1], expected[1].numpy())
+        np.testing.assert_allclose(got[0], expected[0].numpy(), rtol=0, atol=1e-3)
+        np.testing.assert_allclose(got[4], expected[4].numpy(), rtol=0, atol=1e-4)
+        results.append(len(got[0]))
+        torch.nn.init.zeros_(model.bbox_head.conv_cls.bias)
+        bias.CopyFrom(numpy_helper.from_array(np.zeros(numpy_helper.to_array(bias).shape, np.float32), bias.name))
+    assert results[0] == 0 and results[1] > 0
+    assert onnx.checker.check_model(proto) is None
