@@ -1,12 +1,52 @@
 """FCOS head with CenterMask's box decoding (ref §3.3, centermask2 ``FCOSOutputs.predict_proposals``)."""
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
+import torchvision
 from mmdet.models.dense_heads import FCOSHead
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import get_box_wh
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+
+def is_tracing() -> bool:
+    """Whether the head runs under ``torch.jit`` tracing (the ONNX export): selects the traceable variants below,
+    which compute the same values (tests patch this function to run them in PyTorch)."""
+    return torch.jit.is_tracing()
+
+
+def topk_count(scores: Tensor, nms_pre: int):
+    """How many of the flat ``scores [M]`` a level keeps: ``min(nms_pre, M)`` (all ``M`` when ``nms_pre <= 0``).
+
+    An ``int`` in PyTorch; while tracing (ONNX export) a 0-d tensor computed from the traced shape, so that one
+    exported graph keeps ``min(nms_pre, M)`` at every input size (an ``int`` would freeze the traced size's count).
+    """
+    if not is_tracing():
+        return scores.numel() if nms_pre <= 0 else min(nms_pre, scores.numel())
+    count = torch._shape_as_tensor(scores)[0]
+    return count if nms_pre <= 0 else count.clamp(max=nms_pre)
+
+
+def batched_nms_traceable(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict) -> Tuple[Tensor, Tensor]:
+    """mmcv's ``batched_nms`` for ``nms_cfg=dict(type='nms', iou_threshold=t)`` in a form that traces to standard ONNX
+    at any number of boxes: ``boxes [n, 4]``, ``scores [n]``, ``idxs [n]`` (class) -> ``(dets [k, 5], keep [k])``.
+
+    The same computation (each class offset by ``label * (max coordinate + 1)``, one greedy NMS suppressing
+    IoU > t, kept by decreasing score) with torchvision's ``nms`` (-> ``NonMaxSuppression``) instead of mmcv's
+    compiled op (no ONNX symbolic), and the max coordinate of no box taken as -inf instead of raising (what ONNX's
+    ``ReduceMax`` gives), so that a graph traced on an input without candidates still holds the NMS.
+    """
+    if nms_cfg.get('type', 'nms') != 'nms' or nms_cfg.get('class_agnostic', False) or \
+            set(nms_cfg) - {'type', 'iou_threshold', 'class_agnostic', 'split_thr'}:
+        raise NotImplementedError(f'tracing supports nms=dict(type=\'nms\', iou_threshold=...) only, got {nms_cfg}')
+    # -inf appended with a Pad (a concatenated constant as large as -inf does not export: int64 overflow)
+    max_coordinate = F.pad(boxes.reshape(-1), (0, 1), value=float('-inf')).max()
+    offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
+    keep = torchvision.ops.nms(boxes + offsets[:, None], scores, float(nms_cfg['iou_threshold']))
+    return torch.cat([boxes[keep], scores[keep][:, None]], -1), keep
 
 
 @MODELS.register_module()
@@ -26,6 +66,9 @@ class CenterMaskFCOSHead(FCOSHead):
 
     It also decodes in training (``loss_and_predict``, the RoIs of the mask branch): FCOSHead keeps
     ``norm_on_bbox`` predictions in stride units while training, so they are scaled by the level stride here.
+
+    While tracing (ONNX export) two data-dependent Python branches take a traceable form with the same values:
+    :func:`topk_count` and the NMS step of :meth:`_bbox_post_process`.
     """
 
     def _predict_by_feat_single(self,
@@ -59,8 +102,7 @@ class CenterMaskFCOSHead(FCOSHead):
             if in_stride_units:
                 bbox_pred = bbox_pred * (stride[0] if isinstance(stride, tuple) else stride)
             scores = torch.where(cls > score_thr, cls * ctr[:, None], cls.new_tensor(-1.0)).reshape(-1)
-            k = scores.numel() if nms_pre <= 0 else min(nms_pre, scores.numel())
-            top_scores, top_index = scores.topk(k)
+            top_scores, top_index = scores.topk(topk_count(scores, nms_pre))
             level_scores.append(top_scores)
             level_index.append(top_index + offset)
             level_regs.append(bbox_pred)
@@ -73,3 +115,22 @@ class CenterMaskFCOSHead(FCOSHead):
                                         max_shape=max_shape)
         results = InstanceData(bboxes=bboxes, scores=scores.sqrt() if score_sqrt else scores, labels=labels)
         return self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)
+
+    def _bbox_post_process(self, results: InstanceData, cfg: ConfigDict, rescale: bool = False,
+                           with_nms: bool = True, img_meta: Optional[dict] = None) -> InstanceData:
+        """mmdet's, except while tracing (ONNX export), where mmdet's Python branches on the data (NMS skipped
+        when no box is left; the small-box filter skipped when every box passes) would be frozen at the traced
+        input: then the filter and the NMS (:func:`batched_nms_traceable`) always run, which gives the same
+        results (NMS of no box is no box).
+        ``results``: ``bboxes [n, 4], scores [n], labels [n]`` -> the same fields after NMS and ``max_per_img``."""
+        if not is_tracing():
+            return super()._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)
+        if rescale or not with_nms or hasattr(results, 'score_factors'):
+            raise NotImplementedError('CenterMaskFCOSHead: tracing supports rescale=False, with_nms=True only')
+        if cfg.get('min_bbox_size', -1) >= 0:
+            w, h = get_box_wh(results.bboxes)
+            results = results[(w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)]
+        det_bboxes, keep_idxs = batched_nms_traceable(results.bboxes, results.scores, results.labels, cfg.nms)
+        results = results[keep_idxs]
+        results.scores = det_bboxes[:, -1]
+        return results[:cfg.max_per_img]

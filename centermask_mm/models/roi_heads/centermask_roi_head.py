@@ -11,7 +11,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import InstanceList
 from torch import Tensor
 
-from ..layers import paste_masks_in_image
+from ..layers import final_boxes, paste_masks_in_image
 
 
 @MODELS.register_module()
@@ -117,8 +117,20 @@ class CenterMaskRoIHead(StandardRoIHead):
                 results.mask_scores = results.scores
             return results_list
 
-        mask_results = self._mask_forward(x, mask_rois, batch_img_metas)
+        mask_preds, mask_scores = self.mask_logits_and_scores(x, mask_rois, results_list, batch_img_metas)
         num_per_img = [len(res) for res in results_list]
+        for results, scores in zip(results_list, mask_scores.split(num_per_img)):
+            results.mask_scores = scores
+        return self.paste_masks(mask_preds.split(num_per_img), results_list, batch_img_metas, rescale)
+
+    def mask_logits_and_scores(self, x: Tuple[Tensor], mask_rois: Tensor, results_list: InstanceList,
+                               batch_img_metas: List[dict]) -> Tuple[Tensor, Tensor]:
+        """Mask logits ``[N, C, 28, 28]`` of the ``mask_rois [N, 5]`` (the boxes of ``results_list``, in order) and
+        their ``mask_scores [N]`` (``scores * MaskIoU[label]``; the box scores without a MaskIoU head).
+
+        The part of :meth:`predict_mask` before pasting; the ONNX export traces it (:mod:`centermask_mm.deployment`).
+        """
+        mask_results = self._mask_forward(x, mask_rois, batch_img_metas)
         mask_preds = mask_results['mask_preds']
         mask_scores = torch.cat([res.scores for res in results_list])
         if self.with_mask_iou:
@@ -126,9 +138,14 @@ class CenterMaskRoIHead(StandardRoIHead):
             index = torch.arange(labels.numel(), device=labels.device)
             mask_iou = self.mask_iou_head(mask_results['mask_feats'], mask_preds[index, labels])[index, labels]
             mask_scores = mask_scores * mask_iou
-        for results, scores in zip(results_list, mask_scores.split(num_per_img)):
-            results.mask_scores = scores
-        return self.paste_masks(mask_preds.split(num_per_img), results_list, batch_img_metas, rescale)
+        return mask_preds, mask_scores
+
+    def mask_probs(self, mask_preds: Tensor, labels: Tensor) -> Tensor:
+        """``mask_preds [N, C, 28, 28]`` logits -> ``[N, 28, 28]`` probabilities of each box's class (``labels [N]``;
+        channel 0 for a class-agnostic head)."""
+        if self.mask_head.class_agnostic:
+            return mask_preds[:, 0].sigmoid()
+        return mask_preds[torch.arange(labels.numel(), device=labels.device), labels].sigmoid()
 
     @staticmethod
     def pooling_rois(rois: Tensor, batch_img_metas: List[dict]) -> Tensor:
@@ -142,7 +159,11 @@ class CenterMaskRoIHead(StandardRoIHead):
         to the box size. Without a host synchronisation; ``paste_masks`` still drops the boxes that do not overlap
         the output image.
         """
-        sizes = rois.new_tensor([[meta['img_shape'][1], meta['img_shape'][0]] for meta in batch_img_metas])
+        shapes = [meta['img_shape'] for meta in batch_img_metas]
+        if any(isinstance(shape, Tensor) for shape in shapes):  # the ONNX export's img_shape input (h, w) [2]
+            sizes = torch.stack([torch.as_tensor(shape[:2]).to(rois).flip(0) for shape in shapes])
+        else:
+            sizes = rois.new_tensor([[shape[1], shape[0]] for shape in shapes])
         size = sizes[rois[:, 0].long()].repeat(1, 2)
         boxes = torch.minimum(torch.maximum(rois[:, 1:], -size), 2 * size)
         return torch.cat([rois[:, :1], boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2])], dim=1)
@@ -154,31 +175,24 @@ class CenterMaskRoIHead(StandardRoIHead):
         ``mask_preds[i]``: ``[n_i, num_classes, 28, 28]`` logits for the boxes of ``results_list[i]`` (in the
         resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
         else ``img_shape``) here and the masks of the predicted classes are pasted into them, all boxes of an image
-        at once (:func:`paste_masks_in_image`, the values of mmdet's ``FCNMaskHead`` paste).
+        at once (:func:`final_boxes` then :func:`paste_masks_in_image`, the values of mmdet's ``FCNMaskHead`` paste;
+        the ONNX Runtime post-processing calls the same two functions).
         """
         clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
         threshold = self.test_cfg.mask_thr_binary
         for i, (preds, meta) in enumerate(zip(mask_preds, batch_img_metas)):
             results = results_list[i]
-            boxes = results.bboxes
-            if rescale:
-                boxes = boxes / boxes.new_tensor(meta['scale_factor']).repeat(1, 2)
             out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])[:2]
-            clipped = torch.stack([boxes[:, 0].clamp(0, out_w), boxes[:, 1].clamp(0, out_h),
-                                   boxes[:, 2].clamp(0, out_w), boxes[:, 3].clamp(0, out_h)], dim=1)
-            # detectron2's Boxes.nonempty(): positive width and height after clipping, i.e. the box overlaps the
-            # image; without clipping this only drops boxes that cannot be pasted.
-            keep = ((clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])).nonzero(as_tuple=True)[0]
+            keep, boxes = final_boxes(results.bboxes, out_h, out_w, meta['scale_factor'] if rescale else None, clip)
             results = results[keep]
-            results.bboxes = clipped[keep] if clip else boxes[keep]
+            results.bboxes = boxes
             preds = preds[keep]
             if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste
                 meta = dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0))
                 results_list[i] = self.mask_head.predict_by_feat(
                     (preds, ), [results], [meta], rcnn_test_cfg=self.test_cfg, rescale=True)[0]
                 continue
-            index = torch.arange(len(results), device=preds.device)
-            probs = (preds[:, 0] if self.mask_head.class_agnostic else preds[index, results.labels]).sigmoid()
+            probs = self.mask_probs(preds, results.labels)
             results.masks = paste_masks_in_image(probs, results.bboxes, out_h, out_w, threshold)
             results_list[i] = results
         return results_list

@@ -29,13 +29,31 @@ def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: in
     return (k.clamp(k_min, top_level) - k_min).long()
 
 
+def image_areas(img_shapes: Sequence, rois: Tensor) -> Tensor:
+    """``[B]`` areas ``h * w`` (dtype and device of ``rois``) of the ``img_shapes`` (``(h, w, ...)`` per image).
+
+    A shape may be a tuple of ints (mmdet's ``img_shape``) or an integer tensor ``[2]`` (the exported ONNX graph's
+    ``img_shape`` input, so that the area is computed in the graph instead of frozen at the traced size); both give
+    the same values (``h * w`` is exact, then rounded once to the RoI dtype).
+    """
+    if not any(isinstance(s, Tensor) for s in img_shapes):
+        return rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
+    areas = []
+    for shape in img_shapes:
+        h, w = (v.to(device=rois.device, dtype=torch.float64) if isinstance(v, Tensor) else
+                torch.tensor(float(v), dtype=torch.float64, device=rois.device) for v in shape[:2])
+        areas.append(h * w)
+    return torch.stack(areas).to(rois.dtype)
+
+
 @MODELS.register_module()
 class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
     """RoIAlign on P3..P5 with the level chosen by :func:`scale_adaptive_levels` instead of mmdet's canonical-scale
     rule (``SingleRoIExtractor.map_roi_levels``, k = floor(4 + log2(sqrt(wh)/224)) as in Mask R-CNN).
 
     Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
-    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded) as an argument.
+    ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded; tuples or
+    integer tensors ``[2]``, see :func:`image_areas`) as an argument.
     k_min and the highest pooled level come from ``featmap_strides`` (8..32 -> 3..5); ``k_max`` of Eq. 2 defaults to
     that highest level (both references) and can be set higher (``k_max=7``: the paper text's P7; the ablation
     configs): the levels are still clamped to the pooled ones. Output: ``[N, out_channels, *roi_layer.output_size]``.
@@ -68,7 +86,7 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
                 img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
         if img_shapes is None:
             raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
-        areas = rois.new_tensor([float(h) * float(w) for h, w in (s[:2] for s in img_shapes)])
+        areas = image_areas(img_shapes, rois)
         levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max, self.top_level)
         rois = rois.type_as(feats[0])  # after the levels: a half-precision model pools at half-precision RoIs
         if roi_scale_factor is not None:
