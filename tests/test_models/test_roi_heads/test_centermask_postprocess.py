@@ -123,7 +123,7 @@ def fcos_outputs(head, boxes_ltrb, img=64):
 @pytest.mark.parametrize('min_bbox_size,expected_widths', [(-1, [0.0, 8.0]), (0, [8.0])])
 def test_zero_size_fcos_box_survives_nms_and_is_dropped_at_the_end(min_bbox_size, expected_widths):
     cfg = load_config(LITE).model
-    head = MODELS.build(dict(cfg.bbox_head, test_cfg=cfg.test_cfg.rpn)).eval()
+    head = MODELS.build(dict(cfg.bbox_head, num_classes=cfg.num_classes, test_cfg=cfg.test_cfg.rpn)).eval()
     test_cfg = ConfigDict(copy.deepcopy(cfg.test_cfg.rpn), min_bbox_size=min_bbox_size)
     # location 9 (x=12, y=12): l = r = 0, a zero-width box; location 27: an 8x8 box
     cls, reg, ctr, priors = fcos_outputs(head, [(9, 1, (0., 4., 0., 4.)), (27, 2, (4., 4., 4., 4.))])
