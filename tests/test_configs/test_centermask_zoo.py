@@ -88,6 +88,12 @@ def test_checkpoints_are_written_by_the_reliable_hook(name):
     assert hook.type == 'ReliableCheckpointHook' and hook.by_epoch is False
 
 
+@pytest.mark.parametrize('name', ZOO)
+def test_training_images_are_loaded_by_the_loader_that_names_broken_files(name):
+    pipeline = load_config('centermask', name).train_dataloader.dataset.pipeline
+    assert pipeline[0].type == 'SafeLoadImageFromFile' and pipeline[-1].type == 'PackDetInputs'
+
+
 @pytest.mark.parametrize('name', [n for n in ZOO if n.endswith('_maskrcnn-benchmark.py')])
 def test_paper_code_configs_decode_like_maskrcnn_benchmark(name):
     model = load_config('centermask', name).model

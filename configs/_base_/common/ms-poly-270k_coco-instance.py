@@ -19,3 +19,8 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 # checkpoints written atomically, pruned only after the new one is on disk, with the torch RNG state (resume
 # continues the same random stream): centermask_mm.engine.ReliableCheckpointHook (README "Reliability")
 default_hooks = dict(checkpoint=dict(type='ReliableCheckpointHook'))
+# SafeLoadImageFromFile: mmcv's loader that names a file it cannot read (skip_broken=True skips it with a warning);
+# the rest of mmdet's pipeline as it is. The test pipeline keeps mmcv's loader, which mmdet's DetInferencer looks for.
+train_pipeline = [dict(type='SafeLoadImageFromFile', backend_args=None, imdecode_backend='pillow')
+                  ] + _base_.train_pipeline[1:]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
