@@ -43,3 +43,14 @@ def run_mmdet_tool(relpath: str, argv=None, patch: Optional[Callable] = None):
         return module.main()
     finally:
         sys.argv = old_argv
+        _destroy_process_group()
+
+
+def _destroy_process_group():
+    """End a distributed run's process group before the interpreter exits: left to interpreter shutdown, gloo's
+    threads can be destroyed while still joinable (``terminate called without an active exception``, SIGABRT after a
+    finished 2-process CPU run)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # no rank tears the group down while another still talks to it
+        dist.destroy_process_group()

@@ -10,17 +10,17 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[210000, 250000], gamma=0.1),
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.01), paramwise_cfg=dict(norm_decay_mult=0.))
+# SafeLoadImageFromFile: mmcv's loader that names a file it cannot read (skip_broken=True skips it with a warning);
+# the rest of mmdet's pipeline as it is. The test pipeline keeps mmcv's loader, which mmdet's DetInferencer looks for.
+train_pipeline = [dict(type='SafeLoadImageFromFile', backend_args=None, imdecode_backend='pillow')
+                  ] + _base_.train_pipeline[1:]
 # detectron2's training images (findings D12): crowd-only images dropped, no minimum image size
 train_dataloader = dict(dataset=dict(
-    type='CenterMaskCocoDataset', filter_cfg=dict(filter_empty_gt=True, min_size=0, filter_crowd_only=True)))
+    type='CenterMaskCocoDataset', filter_cfg=dict(filter_empty_gt=True, min_size=0, filter_crowd_only=True),
+    pipeline=train_pipeline))
 # batch 16 is global in the reference (findings D6): `tools/train.py CONFIG --auto-scale-lr` scales lr 0.01 by
 # (GPUs x 2) / 16 on another number of GPUs
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 # checkpoints written atomically, pruned only after the new one is on disk, with the torch RNG state (resume
 # continues the same random stream): centermask_mm.engine.ReliableCheckpointHook (README "Reliability")
 default_hooks = dict(checkpoint=dict(type='ReliableCheckpointHook'))
-# SafeLoadImageFromFile: mmcv's loader that names a file it cannot read (skip_broken=True skips it with a warning);
-# the rest of mmdet's pipeline as it is. The test pipeline keeps mmcv's loader, which mmdet's DetInferencer looks for.
-train_pipeline = [dict(type='SafeLoadImageFromFile', backend_args=None, imdecode_backend='pillow')
-                  ] + _base_.train_pipeline[1:]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
