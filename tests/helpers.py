@@ -40,3 +40,17 @@ def tiny_toy_config(root, num_train=4, num_val=2, with_val=True, extra=''):
     import textwrap
     text = TINY_TOY_BASE.format(repo=REPO_ROOT, root=root, num_train=num_train, num_val=num_val)
     return textwrap.dedent(text + (TINY_TOY_VAL if with_val else '')) + textwrap.dedent(extra)
+
+
+def short_cpu_training(cfg, work_dir, iters, lr, val_interval):
+    """``cfg`` (an mmengine config of any OpenMMLab task) made a few-iteration, seeded CPU run: iteration loop, no LR
+    schedule, constant ``lr``, a log line per iteration, one checkpoint at the end."""
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=val_interval)
+    cfg.param_scheduler = []
+    cfg.optim_wrapper.optimizer.lr = lr
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters, by_epoch=False)
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.randomness = dict(seed=0)
+    cfg.work_dir = str(work_dir)
+    return cfg

@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from tests.helpers import config_path
+from tests.helpers import config_path, short_cpu_training
 
 pytestmark = pytest.mark.slow  # 32 s measured on 2 shared CPU cores
 
@@ -83,15 +83,7 @@ def small_panoptic_cfg(root, work_dir):
     cfg.val_evaluator.update(ann_file=str(root / 'annotations' / 'panoptic_val.json'),
                              seg_prefix=str(root / 'annotations' / 'panoptic_val'))
     cfg.test_evaluator = cfg.val_evaluator
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=ITERS, val_interval=ITERS + 1)  # validated below
-    cfg.param_scheduler = []
-    cfg.optim_wrapper.optimizer.lr = 0.005
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERS, by_epoch=False)
-    cfg.log_processor = dict(by_epoch=False)
-    cfg.randomness = dict(seed=0)
-    cfg.work_dir = str(work_dir)
-    return cfg
+    return short_cpu_training(cfg, work_dir, ITERS, lr=0.005, val_interval=ITERS + 1)
 
 
 def test_panoptic_fpn_vovnet_trains_and_evaluates(tmp_path):

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from centermask_mm.utils.safe_checkpoint import safe_torch_load
-from tests.helpers import REPO_ROOT, model_cfg
+from tests.helpers import REPO_ROOT, model_cfg, short_cpu_training
 
 CONFIG = osp.join(REPO_ROOT, 'projects', 'vovnet_classification', 'configs', 'vovnet-v2-39_8xb32_in1k.py')
 CLASSES, SIZE, PER_CLASS, ITERS = ('boxes', 'discs'), 64, 6, 4
@@ -48,15 +48,7 @@ def small_cls_cfg(root, work_dir):
                               pipeline=pipeline if split == 'train' else pipeline[::2])
     cfg.val_evaluator = dict(type='Accuracy', topk=(1, ))
     cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=ITERS, val_interval=ITERS)
-    cfg.param_scheduler = []
-    cfg.optim_wrapper.optimizer.lr = 0.01
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERS, by_epoch=False)
-    cfg.log_processor = dict(by_epoch=False)
-    cfg.randomness = dict(seed=0)
-    cfg.work_dir = str(work_dir)
-    return cfg
+    return short_cpu_training(cfg, work_dir, ITERS, lr=0.01, val_interval=ITERS)
 
 
 def test_classifier_trains_and_its_backbone_loads_into_the_detectors(tmp_path):
