@@ -54,3 +54,13 @@ def short_cpu_training(cfg, work_dir, iters, lr, val_interval):
     cfg.randomness = dict(seed=0)
     cfg.work_dir = str(work_dir)
     return cfg
+
+
+def run_python(*args, timeout=300):
+    """Run ``python ARGS...`` (a tool of this repository) from the repository root; assert it succeeds; its output."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr

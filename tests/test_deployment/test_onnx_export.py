@@ -5,7 +5,6 @@ import glob
 import importlib.util
 import json
 import os.path as osp
-import subprocess
 import sys
 import textwrap
 
@@ -23,7 +22,7 @@ from mmengine.runner import Runner
 
 from centermask_mm.deployment import (CenterMaskONNXWrapper, ORTCenterMask, custom_domain_nodes, export_onnx,
                                       graph_nodes)
-from tests.helpers import REPO_ROOT, config_path
+from tests.helpers import REPO_ROOT, config_path, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -46,10 +45,7 @@ default_hooks = dict(checkpoint=dict(interval={iters}), logger=dict(interval=10)
 '''
 
 
-def run(*args, timeout=300):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+run = run_python  # a tool of this repository, from its root: output, asserting success
 
 
 @pytest.fixture(scope='module')

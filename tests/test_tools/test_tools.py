@@ -4,11 +4,10 @@ import os
 import os.path as osp
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT, tiny_toy_config
+from tests.helpers import REPO_ROOT, tiny_toy_config, run_python
 
 CONFIG = '''
 train_cfg = dict(max_iters=2, val_interval=2)
@@ -17,10 +16,7 @@ model = dict(test_cfg=dict(rpn=dict(score_thr=0.0)))  # an untrained model still
 '''
 
 
-def run(*args, timeout=300):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+run = run_python  # a tool of this repository, from its root: output, asserting success
 
 
 @pytest.fixture(scope='module')
