@@ -84,14 +84,40 @@ def test_mask_ap_above_half(trained):
     assert trained['metrics']['coco/bbox_mAP'] > 0.5
 
 
-def test_test_tool_reproduces_ap(trained, tmp_path):
+@pytest.mark.parametrize('speedups', [[], ['--fuse-conv-bn', '--channels-last']], ids=['plain', 'speedups'])
+def test_test_tool_reproduces_ap(trained, tmp_path, speedups):
     proc = subprocess.run([sys.executable, 'tools/test.py', str(trained['config']), str(trained['checkpoint']),
-                           '--work-dir', str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True)
+                           '--work-dir', str(tmp_path), *speedups], cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ('inference speed-ups applied' in proc.stdout + proc.stderr) == bool(speedups)
     records = [json.loads(line) for path in glob.glob(osp.join(tmp_path, '*', '*.json')) for line in open(path)]
     tested = [r for r in records if 'coco/segm_mAP' in r][-1]
     for key in ('coco/segm_mAP', 'coco/bbox_mAP'):
         assert tested[key] == pytest.approx(trained['metrics'][key], abs=1e-3)
+
+
+def test_speedups_keep_the_trained_predictions(trained):
+    """Folded BatchNorm + channels-last (centermask_mm.engine.speed_up_for_inference) on the trained model: the
+    same detections, scores and masks on the training images (trained scores are far apart, so the order holds)."""
+    import copy
+
+    import torch
+    from mmdet.apis import inference_detector, init_detector
+
+    from centermask_mm.engine import speed_up_for_inference
+    model = init_detector(str(trained['config']), str(trained['checkpoint']), device='cpu')
+    fast = speed_up_for_inference(copy.deepcopy(model))
+    images = sorted(glob.glob(osp.join(trained['data_root'], 'train', '*.png')))[:4]
+    for before, after in zip(inference_detector(model, images), inference_detector(fast, images)):
+        before, after = before.pred_instances, after.pred_instances
+        confident = before.scores > 0.3
+        assert confident.sum() >= 1
+        assert torch.equal(after.labels, before.labels)
+        torch.testing.assert_close(after.scores, before.scores, atol=1e-5, rtol=0)
+        torch.testing.assert_close(after.mask_scores, before.mask_scores, atol=1e-5, rtol=0)
+        torch.testing.assert_close(after.bboxes, before.bboxes, atol=1e-3, rtol=0)
+        flipped = (after.masks[confident] != before.masks[confident]).sum()
+        assert flipped <= 1e-3 * before.masks[confident].sum()
 
 
 def test_image_demo_draws_masks(trained, tmp_path):

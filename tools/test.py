@@ -1,11 +1,35 @@
-"""Test a checkpoint: mmdet's tools/test.py with centermask_mm loaded (same flags).
+"""Test a checkpoint: mmdet's tools/test.py with centermask_mm loaded (same flags), plus two inference speed-ups.
 With ``--launcher pytorch`` and no CUDA device it runs distributed on CPU with gloo
 (centermask_mm.utils.cpu_dist_runner.CPUDistributedRunner).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR] [--cfg-options ...]
+        [--fuse-conv-bn] [--channels-last]
+
+--fuse-conv-bn folds BatchNorm into the convolutions (as mmdet 2.x's flag of the same name), --channels-last runs the
+convolutions in channels-last memory format; both after the checkpoint is loaded, the predictions unchanged up to
+float rounding (centermask_mm.engine.InferenceSpeedupHook; docs/benchmarks.md has the times).
 """
+import argparse
+import sys
+
 from centermask_mm.utils.cpu_dist_runner import use_cpu_distributed_runner
-from centermask_mm.utils.mmdet_tools import run_mmdet_tool
+from centermask_mm.utils.mmdet_tools import add_custom_hook, run_mmdet_tool
+
+
+def split_speedup_flags(argv):
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--fuse-conv-bn', action='store_true')
+    parser.add_argument('--channels-last', action='store_true')
+    return parser.parse_known_args(argv)
+
 
 if __name__ == '__main__':
-    run_mmdet_tool('test.py', patch=use_cpu_distributed_runner)
+    speedups, mmdet_argv = split_speedup_flags(sys.argv[1:])
+
+    def patch(tool_module):
+        use_cpu_distributed_runner(tool_module)
+        if speedups.fuse_conv_bn or speedups.channels_last:
+            add_custom_hook(tool_module, dict(type='InferenceSpeedupHook', fuse_conv_bn=speedups.fuse_conv_bn,
+                                              channels_last=speedups.channels_last))
+
+    run_mmdet_tool('test.py', mmdet_argv, patch=patch)

@@ -46,6 +46,24 @@ def run_mmdet_tool(relpath: str, argv=None, patch: Optional[Callable] = None):
         _destroy_process_group()
 
 
+def add_custom_hook(tool_module, hook: dict) -> None:
+    """Make the tool's config (``Config.fromfile`` in its module) end its ``custom_hooks`` with ``hook``, whichever
+    runner the tool then builds (``Runner.from_cfg`` or ``RUNNERS.build`` with a ``runner_type``)."""
+    config_cls = tool_module.Config
+
+    class ConfigWithHook:
+        @staticmethod
+        def fromfile(*args, **kwargs):
+            cfg = config_cls.fromfile(*args, **kwargs)
+            cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [hook]
+            return cfg
+
+        def __getattr__(self, name):
+            return getattr(config_cls, name)
+
+    tool_module.Config = ConfigWithHook()
+
+
 def _destroy_process_group():
     """End a distributed run's process group before the interpreter exits: left to interpreter shutdown, gloo's
     threads can be destroyed while still joinable (``terminate called without an active exception``, SIGABRT after a
