@@ -4,13 +4,15 @@ Used by ``tools/analysis_tools/compare_models.py``; the results and how to read 
 
 Two regimes, because random weights do not score like trained ones:
 
-* ``worst``: every test-time score threshold set to 0, so each model outputs its full detection count;
+* ``worst``: every test-time score threshold set to 0, so each model outputs its full detection count. Not run for
+  SOLOv2 (:func:`worst_case_skip_reason`: a mask for every grid cell and class, tens of GB at 800x1216);
 * ``trained``: the same, but every class-aware NMS call (mmdet's ``multiclass_nms`` and the dense heads'
   ``_bbox_post_process``, which CenterMask's FCOS uses; not the RPN's) receives at most the ``nms_input`` best
   (box, class) candidates of the image, as a per-image threshold at the k-th highest score would give; a trained
   model sends about that many. (Without it Mask R-CNN's second stage sends 1000 proposals x 80 classes = 80,000
-  candidates, which exceeds mmdet's ``split_thr`` and makes its NMS loop class by class.) SOLOv2 (matrix NMS) and
-  YOLACT (fast NMS) have their own caps (``nms_pre``, ``top_k``) and are unchanged.
+  candidates, which exceeds mmdet's ``split_thr`` and makes its NMS loop class by class.) SOLOv2, which builds a
+  mask for every (grid cell, class) candidate before its matrix NMS, gets that per-image threshold itself: at most
+  ``nms_input`` candidates get a mask. YOLACT (fast NMS) has its own cap (``top_k``) and is unchanged.
 
 All models are built first and, in each regime, timed round-robin (a warm-up of every model, then rounds of one timed
 call per model), so that a slow phase of a shared machine hits every model of a round alike; ratios to the baseline
@@ -28,9 +30,10 @@ from typing import Callable, Dict, List, Optional
 import mmdet
 import psutil
 import torch
+from mmdet.models.dense_heads import SOLOV2Head
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -52,10 +55,6 @@ MODEL_ZOO = OrderedDict([
     ('SOLOv2 R-50', 'mmdet::solov2/solov2_r50_fpn_1x_coco.py'),
     ('Mask R-CNN V2-39', 'configs/vovnet/mask-rcnn_v2-39_fpn_1x_coco.py'),
 ])
-#: measured only when named explicitly: with every score threshold at 0, SOLOv2 builds a mask for each grid cell and
-#: class before any cap (3872 cells x 80 classes at 800x1216), which ran past 11 GB and 10 minutes on CPU; with its
-#: default threshold (0.1) random weights give no detection at all.
-NOT_BY_DEFAULT = ('SOLOv2 R-50', )
 BASELINE = 'Mask R-CNN R-50'
 #: ops that make the host wait for the device on CUDA (counted on the CPU as a device-independent proxy)
 SYNC_OPS = ('aten::_local_scalar_dense', 'aten::nonzero', 'aten::is_nonzero')
@@ -67,13 +66,18 @@ def config_path(entry: str) -> str:
     return osp.join(REPO_ROOT, entry)
 
 
+#: test-time score thresholds: ``score_thr`` and SOLO's ``filter_thr`` (after matrix NMS, on scores multiplied by the
+#: mask scores: with random weights SOLOv2's best score into matrix NMS was 0.033 at 256x320, under the config's 0.05)
+SCORE_THRESHOLD_KEYS = ('score_thr', 'filter_thr')
+
+
 def _zero_score_thresholds(cfg):
-    """Every ``score_thr`` to 0; zero-size boxes dropped before NMS (``min_bbox_size`` 0), because random FCOS
-    regressions (ReLU-clamped) are often degenerate and CenterMask would otherwise paste fewer masks than it does
-    with trained weights."""
+    """Every score threshold (:data:`SCORE_THRESHOLD_KEYS`) to 0; zero-size boxes dropped before NMS
+    (``min_bbox_size`` 0), because random FCOS regressions (ReLU-clamped) are often degenerate and CenterMask would
+    otherwise paste fewer masks than it does with trained weights."""
     if isinstance(cfg, dict):
         for key, value in cfg.items():
-            if key == 'score_thr':
+            if key in SCORE_THRESHOLD_KEYS:
                 cfg[key] = 0.0
             elif key == 'min_bbox_size' and value < 0:
                 cfg[key] = 0
@@ -146,7 +150,13 @@ def build_model(entry: str, device: str) -> torch.nn.Module:
 
 @contextlib.contextmanager
 def cap_nms_input(k: Optional[int]):
-    """The ``trained`` regime: class-aware NMS sees at most the ``k`` best-scoring candidates of an image."""
+    """The ``trained`` regime: class-aware NMS sees at most the ``k`` best-scoring candidates of an image, and
+    SOLOv2 builds masks for at most ``k`` (grid cell, class) candidates of an image.
+
+    SOLOv2's ``_predict_by_feat_single`` builds a mask for every score above ``cfg.score_thr``; for each call its
+    threshold is raised to the (k+1)-th highest score of the image (a copy of the config; the head's own stays as
+    it is), so that the scores strictly above it, at most ``k``, get a mask. Scores tied with the (k+1)-th are all
+    left out, so ties can give fewer than ``k``, never more."""
     if not k:
         yield
         return
@@ -155,6 +165,7 @@ def cap_nms_input(k: Optional[int]):
     import mmdet.models.layers.bbox_nms as bbox_nms
     modules = (dense, rtmdet_ins, bbox_nms)
     original = bbox_nms.batched_nms
+    solov2_single = SOLOV2Head._predict_by_feat_single
 
     def capped(boxes, scores, idxs, nms_cfg, class_agnostic=False):
         if scores.numel() <= k:
@@ -163,13 +174,42 @@ def cap_nms_input(k: Optional[int]):
         dets, keep = original(boxes[top], scores[top], idxs[top], nms_cfg, class_agnostic)
         return dets, top[keep]
 
+    def solov2_capped(head, kernel_preds, cls_scores, mask_feats, img_meta, cfg=None):
+        cfg = head.test_cfg if cfg is None else cfg
+        if cls_scores.numel() > k:  # a 0-dim tensor threshold: no host sync added
+            kth = cls_scores.flatten().topk(k + 1).values[-1]
+            cfg = ConfigDict(cfg, score_thr=kth.clamp(min=cfg.score_thr))
+        return solov2_single(head, kernel_preds, cls_scores, mask_feats, img_meta, cfg)
+
     for module in modules:
         module.batched_nms = capped
+    SOLOV2Head._predict_by_feat_single = solov2_capped
     try:
         yield
     finally:
         for module in modules:
             module.batched_nms = original
+        SOLOV2Head._predict_by_feat_single = solov2_single
+
+
+def worst_case_skip_reason(model: torch.nn.Module, height: int, width: int) -> Optional[str]:
+    """Why ``model`` cannot run the ``worst`` regime at ``height x width``, or None when it can.
+
+    SOLOv2 with every score threshold at 0 builds a mask for each (grid cell, class) score left by its 2x2
+    local-maximum filter, before any cap: up to ``sum(num_grids^2) x num_classes`` float32 masks at the mask feature
+    resolution (stride 4). With random weights the filter keeps about a quarter (82,315 of 309,760 at 256x320)."""
+    head = getattr(model, 'mask_head', None)
+    if not isinstance(head, SOLOV2Head):
+        return None
+    divisor = getattr(model.data_preprocessor, 'pad_size_divisor', 1)
+    feat_h, feat_w = (-(-size // divisor) * divisor // head.mask_stride for size in (height, width))
+    cells = sum(grid**2 for grid in head.num_grids)
+    candidates = cells * head.cls_out_channels
+    logits_gb = candidates * feat_h * feat_w * 4 / 1e9
+    return (f'not run: with score thresholds 0 SOLOv2 builds a {feat_h}x{feat_w} mask for every (grid cell, class) '
+            f'local maximum, up to {cells} x {head.cls_out_channels} = {candidates}: up to {logits_gb:.1f} GB of '
+            f'float32 mask logits alone (about a quarter of that with random weights), plus their sigmoid and '
+            f'boolean copies')
 
 
 def make_batch(batch_size: int, height: int, width: int, with_gt: bool = False, seed: int = 0) -> dict:
@@ -352,7 +392,8 @@ def size_and_operators(model: torch.nn.Module, data: dict, flops: bool) -> dict:
 def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: str, device: str, height: int,
                    width: int, batch: int, warmup: int, repeats: int, fail, log=print):
     """``results[name][regime]`` for every model of ``models`` (name -> ``(model, precision context)``), run inside
-    the regime's context. Per model, one untimed call for the peak memory and the detection count; then the batch-1
+    the regime's context (``dict(skipped=reason)`` for a model that cannot run it: :func:`worst_case_skip_reason`).
+    Per model, one untimed call for the peak memory and the detection count; then the batch-1
     and batch-N ``test_step`` timed round-robin (:func:`time_round_robin`), with per-round ratios to
     :data:`BASELINE`; then the stage split, model by model. ``fail(name, phase, error)`` reports a model that
     raises and takes it out of ``models``."""
@@ -365,6 +406,11 @@ def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: s
 
     rows = OrderedDict()
     for name in list(models):
+        reason = worst_case_skip_reason(models[name][0], height, width) if regime == 'worst' else None
+        if reason:
+            results[name][regime] = dict(skipped=reason)
+            log(f'{name}, {regime}: {reason}')
+            continue
         try:
             out, peak = peak_memory_call(lambda: step(name, one), models[name][0], device)
             rows[name] = dict(detections=len(out[0].pred_instances), peak_mem_mb=peak)
@@ -467,7 +513,7 @@ def _ratio_text(row: dict) -> str:
 
 def markdown(results: Dict[str, dict], batch: int) -> str:
     """Tables with ratios to Mask R-CNN R-50 (when measured) per regime: batch-1 ratios as the median (min-max) of
-    the per-round ratios."""
+    the per-round ratios; a model that skipped a regime gets a row saying so and its reason under the table."""
     failed = {name: row['error'] for name, row in results.items() if 'error' in row}
     results = OrderedDict((name, row) for name, row in results.items() if 'error' not in row)
     base = results.get(BASELINE)
@@ -477,13 +523,20 @@ def markdown(results: Dict[str, dict], batch: int) -> str:
                   f'| model | ms (batch 1) | ratio | ms/img (batch {batch}) | img/s (batch {batch}) | '
                   'backbone+neck ms | heads+post ms | detections | peak mem MB |',
                   '|---|---|---|---|---|---|---|---|---|']
+        skipped = []
         for name, row in results.items():
             r = row[regime]
+            if 'skipped' in r:
+                lines.append(f'| {name} | skipped (below) |' + ' n/a |' * 7)
+                skipped.append(f'- {name}, {regime}: {r["skipped"]}')
+                continue
             lines.append(f'| {name} | {_ms(r["batch1"]["median_ms"])} ({_ms(r["batch1"]["min_ms"])}-'
                          f'{_ms(r["batch1"]["max_ms"])}) | {_ratio_cell(r)} | {_ms(r["batch_n_ms_per_image"])} | '
                          f'{1000 / r["batch_n_ms_per_image"]:.1f} | '
                          f'{_ms(r["backbone_neck_ms"])} | {_ms(r["heads_postprocess_ms"])} | {r["detections"]} | '
                          f'{r["peak_mem_mb"]:.0f} |')
+        if skipped:
+            lines += [''] + skipped
     lines += ['\n**size, operators, training**\n',
               '| model | params (M) | GFLOPs | aten calls / predict | sync-like ops / predict | train step ms | '
               'train ratio |', '|---|---|---|---|---|---|---|']
