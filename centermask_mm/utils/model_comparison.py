@@ -342,6 +342,8 @@ def stage_times(model, data, total: float, device: str, warmup: int, repeats: in
 
 
 def flops_and_params(model, data) -> Dict[str, Optional[float]]:
+    """Parameters (M) and GFLOPs of mmengine's ``FlopAnalyzer`` on the tensor-mode forward (one multiply-add = 1
+    FLOP; None where a head has no tensor mode)."""
     params = sum(p.numel() for p in model.parameters())
     try:
         from mmengine.analysis import FlopAnalyzer
@@ -357,6 +359,24 @@ def flops_and_params(model, data) -> Dict[str, Optional[float]]:
         gflops = None
         print(f'  FLOPs not counted: {type(err).__name__}: {str(err)[:120]}')
     return dict(params_m=params / 1e6, gflops=gflops)
+
+
+def predict_gflops(model, data, nms_input: Optional[int]) -> Optional[float]:
+    """GFLOPs of one trained-like ``test_step`` on ``data`` (pre-processing to pasted masks: post-processing and the
+    mask branch on the detections it actually makes included), counted with ``torch.utils.flop_counter
+    .FlopCounterMode``, which counts convolutions and matrix products (not normalisations, element-wise ops,
+    interpolation, nor mmcv's compiled ops such as RoIAlign). torch counts a multiply-add as 2 FLOPs; the count is
+    halved to mmengine's convention (1 multiply-add = 1 FLOP) to sit beside :func:`flops_and_params`. Works for every
+    model, heads without a tensor mode included; None (and a message) if the call fails."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    try:
+        with cap_nms_input(nms_input), torch.no_grad(), counter:
+            model.test_step(data)
+    except Exception as err:  # noqa: BLE001  (report it in the row, as for mmengine's count)
+        print(f'  predict FLOPs not counted: {type(err).__name__}: {str(err)[:120]}')
+        return None
+    return counter.get_total_flops() / 2 / 1e9
 
 
 def train_step_time(entry: str, device: str, height: int, width: int, warmup: int, repeats: int) -> float:
@@ -381,10 +401,14 @@ def train_step_time(entry: str, device: str, height: int, width: int, warmup: in
     return time_calls(lambda: model.train_step(data, optim), device, warmup, repeats)['median_ms']
 
 
-def size_and_operators(model: torch.nn.Module, data: dict, flops: bool) -> dict:
-    """Parameters, FLOPs (when ``flops``) and operator counts of ``model`` on ``data`` (untimed, fp32)."""
-    row = flops_and_params(model, data) if flops else dict(
-        params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflops=None)
+def size_and_operators(model: torch.nn.Module, data: dict, flops: bool, nms_input: Optional[int]) -> dict:
+    """Parameters, FLOPs (when ``flops``: mmengine's on the tensor-mode forward, ``gflops``, and torch's on a
+    trained-like ``test_step``, ``predict_gflops``) and operator counts of ``model`` on ``data`` (untimed, fp32)."""
+    if flops:
+        row = flops_and_params(model, data)
+        row['predict_gflops'] = predict_gflops(model, data, nms_input)
+    else:
+        row = dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflops=None, predict_gflops=None)
     row.update(count_ops(model, data))
     return row
 
@@ -473,7 +497,7 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
         log(f'{name}: {MODEL_ZOO[name]}')
         try:
             model = build_model(MODEL_ZOO[name], device)
-            results[name].update(size_and_operators(model, one, flops))
+            results[name].update(size_and_operators(model, one, flops, nms_input))
             models[name] = (model, set_precision(model, precision))
         except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
             fail(name, 'build and count', err)
@@ -538,16 +562,15 @@ def markdown(results: Dict[str, dict], batch: int) -> str:
         if skipped:
             lines += [''] + skipped
     lines += ['\n**size, operators, training**\n',
-              '| model | params (M) | GFLOPs | aten calls / predict | sync-like ops / predict | train step ms | '
-              'train ratio |', '|---|---|---|---|---|---|---|']
+              '| model | params (M) | GFLOPs | predict GFLOPs (torch count / 2) | aten calls / predict | '
+              'sync-like ops / predict | train step ms | train ratio |', '|---|---|---|---|---|---|---|---|']
     for name, row in results.items():
         train = row.get('train_step_ms')
         ratio = f'{train / base["train_step_ms"]:.2f}' if base and train and base.get('train_step_ms') else 'n/a'
-        gflops = f'{row["gflops"]:.0f}' if row['gflops'] is not None else 'n/a'
-        lines.append(f'| {name} | {row["params_m"]:.1f} | {gflops} | {row["aten_calls"]} | {row["host_syncs"]} | '
-                     f'{_ms(train)} | {ratio} |' if train else
-                     f'| {name} | {row["params_m"]:.1f} | {gflops} | {row["aten_calls"]} | {row["host_syncs"]} | '
-                     f'n/a | n/a |')
+        gflops, predict = (f'{row[key]:.0f}' if row.get(key) is not None else 'n/a'
+                           for key in ('gflops', 'predict_gflops'))
+        lines.append(f'| {name} | {row["params_m"]:.1f} | {gflops} | {predict} | {row["aten_calls"]} | '
+                     f'{row["host_syncs"]} | {_ms(train) if train else "n/a"} | {ratio if train else "n/a"} |')
     if failed:
         lines += ['\n**failed**\n'] + [f'- {name}: {error}' for name, error in failed.items()]
     return '\n'.join(lines) + '\n'

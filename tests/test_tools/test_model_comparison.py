@@ -88,3 +88,20 @@ def test_markdown_shows_a_skipped_regime_and_a_failed_model():
     assert '| SOLOv2 R-50 | skipped (below) |' in text and '- SOLOv2 R-50, worst: not run: too many masks' in text
     assert '| SOLOv2 R-50 | 50.0 (50.0-50.0) | 0.50 (0.50-0.50) |' in text
     assert '- YOLACT R-50: worst regime: RuntimeError: boom' in text and '| YOLACT R-50 |' not in text
+
+
+def test_predict_flops_are_counted_for_condinst():
+    """CondInst's mmdet head has no tensor mode (mmengine's count is n/a): torch's count of one trained-like
+    test_step covers it, and counts more than its backbone and neck alone (the heads and the dynamic mask head)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, make_batch, predict_gflops
+    model = build_model(MODEL_ZOO['CondInst R-50'], 'cpu')
+    data = make_batch(1, 128, 160)
+    gflops = predict_gflops(model, data, nms_input=1000)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model.extract_feat(model.data_preprocessor(data, False)['inputs'])
+    backbone_neck_gflops = counter.get_total_flops() / 2 / 1e9
+    assert gflops is not None and 0 < backbone_neck_gflops < gflops

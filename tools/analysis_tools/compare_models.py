@@ -5,7 +5,9 @@
         [--out docs/benchmarks.json]
 
 All models are built first, from their configs with random weights. For each: parameters, FLOPs (mmengine's
-analysis, the mask branch included), aten operator calls and sync-like ops of one predict. Then in two regimes (worst
+analysis of the tensor-mode forward, the mask branch included, where a head has a tensor mode; and, for every model,
+torch's FlopCounterMode over one batch-1 trained-like test_step, halved to mmengine's 1 multiply-add = 1 FLOP), aten
+operator calls and sync-like ops of one predict. Then in two regimes (worst
 case: score thresholds 0, not run for SOLOv2, which would build tens of GB of masks; trained-like: class-aware NMS
 fed the 1000 best candidates of an image, SOLOv2 masks built for at most 1000 candidates): peak memory and
 detections from one untimed call per model, the end-to-end ``test_step`` at batch 1 and batch N timed round-robin
@@ -45,7 +47,7 @@ def parse_args():
                         help='inference precision: amp = autocast float16 (mmengine TestLoop fp16=True), '
                         'fp16 = half weights and input')
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
-    parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count (device-independent, slow)')
+    parser.add_argument('--no-flops', action='store_true', help='skip both FLOP counts (device-independent, slow)')
     parser.add_argument('--cudnn-benchmark', action='store_true',
                         help='torch.backends.cudnn.benchmark = True (env_cfg cudnn_benchmark in mmengine configs)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')
