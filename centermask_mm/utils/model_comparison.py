@@ -4,13 +4,19 @@ Used by ``tools/analysis_tools/compare_models.py``; the results and how to read 
 
 Two regimes, because random weights do not score like trained ones:
 
-* ``worst``: every test-time score threshold set to 0, so each model outputs its full detection count;
+* ``worst``: every test-time score threshold set to 0, so each model outputs its full detection count. Not run for
+  SOLOv2 (:func:`worst_case_skip_reason`: a mask for every grid cell and class, tens of GB at 800x1216);
 * ``trained``: the same, but every class-aware NMS call (mmdet's ``multiclass_nms`` and the dense heads'
   ``_bbox_post_process``, which CenterMask's FCOS uses; not the RPN's) receives at most the ``nms_input`` best
   (box, class) candidates of the image, as a per-image threshold at the k-th highest score would give; a trained
   model sends about that many. (Without it Mask R-CNN's second stage sends 1000 proposals x 80 classes = 80,000
-  candidates, which exceeds mmdet's ``split_thr`` and makes its NMS loop class by class.) SOLOv2 (matrix NMS) and
-  YOLACT (fast NMS) have their own caps (``nms_pre``, ``top_k``) and are unchanged.
+  candidates, which exceeds mmdet's ``split_thr`` and makes its NMS loop class by class.) SOLOv2, which builds a
+  mask for every (grid cell, class) candidate before its matrix NMS, gets that per-image threshold itself: at most
+  ``nms_input`` candidates get a mask. YOLACT (fast NMS) has its own cap (``top_k``) and is unchanged.
+
+All models are built first and, in each regime, timed round-robin (a warm-up of every model, then rounds of one timed
+call per model), so that a slow phase of a shared machine hits every model of a round alike; ratios to the baseline
+are taken per round. Peak memory comes from a separate, untimed call.
 """
 import contextlib
 import copy
@@ -19,14 +25,15 @@ import statistics
 import threading
 import time
 from collections import OrderedDict
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import mmdet
 import psutil
 import torch
+from mmdet.models.dense_heads import SOLOV2Head
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -48,10 +55,6 @@ MODEL_ZOO = OrderedDict([
     ('SOLOv2 R-50', 'mmdet::solov2/solov2_r50_fpn_1x_coco.py'),
     ('Mask R-CNN V2-39', 'configs/vovnet/mask-rcnn_v2-39_fpn_1x_coco.py'),
 ])
-#: measured only when named explicitly: with every score threshold at 0, SOLOv2 builds a mask for each grid cell and
-#: class before any cap (3872 cells x 80 classes at 800x1216), which ran past 11 GB and 10 minutes on CPU; with its
-#: default threshold (0.1) random weights give no detection at all.
-NOT_BY_DEFAULT = ('SOLOv2 R-50', )
 BASELINE = 'Mask R-CNN R-50'
 #: ops that make the host wait for the device on CUDA (counted on the CPU as a device-independent proxy)
 SYNC_OPS = ('aten::_local_scalar_dense', 'aten::nonzero', 'aten::is_nonzero')
@@ -63,13 +66,18 @@ def config_path(entry: str) -> str:
     return osp.join(REPO_ROOT, entry)
 
 
+#: test-time score thresholds: ``score_thr`` and SOLO's ``filter_thr`` (after matrix NMS, on scores multiplied by the
+#: mask scores: with random weights SOLOv2's best score into matrix NMS was 0.033 at 256x320, under the config's 0.05)
+SCORE_THRESHOLD_KEYS = ('score_thr', 'filter_thr')
+
+
 def _zero_score_thresholds(cfg):
-    """Every ``score_thr`` to 0; zero-size boxes dropped before NMS (``min_bbox_size`` 0), because random FCOS
-    regressions (ReLU-clamped) are often degenerate and CenterMask would otherwise paste fewer masks than it does
-    with trained weights."""
+    """Every score threshold (:data:`SCORE_THRESHOLD_KEYS`) to 0; zero-size boxes dropped before NMS
+    (``min_bbox_size`` 0), because random FCOS regressions (ReLU-clamped) are often degenerate and CenterMask would
+    otherwise paste fewer masks than it does with trained weights."""
     if isinstance(cfg, dict):
         for key, value in cfg.items():
-            if key == 'score_thr':
+            if key in SCORE_THRESHOLD_KEYS:
                 cfg[key] = 0.0
             elif key == 'min_bbox_size' and value < 0:
                 cfg[key] = 0
@@ -142,7 +150,13 @@ def build_model(entry: str, device: str) -> torch.nn.Module:
 
 @contextlib.contextmanager
 def cap_nms_input(k: Optional[int]):
-    """The ``trained`` regime: class-aware NMS sees at most the ``k`` best-scoring candidates of an image."""
+    """The ``trained`` regime: class-aware NMS sees at most the ``k`` best-scoring candidates of an image, and
+    SOLOv2 builds masks for at most ``k`` (grid cell, class) candidates of an image.
+
+    SOLOv2's ``_predict_by_feat_single`` builds a mask for every score above ``cfg.score_thr``; for each call its
+    threshold is raised to the (k+1)-th highest score of the image (a copy of the config; the head's own stays as
+    it is), so that the scores strictly above it, at most ``k``, get a mask. Scores tied with the (k+1)-th are all
+    left out, so ties can give fewer than ``k``, never more."""
     if not k:
         yield
         return
@@ -151,6 +165,7 @@ def cap_nms_input(k: Optional[int]):
     import mmdet.models.layers.bbox_nms as bbox_nms
     modules = (dense, rtmdet_ins, bbox_nms)
     original = bbox_nms.batched_nms
+    solov2_single = SOLOV2Head._predict_by_feat_single
 
     def capped(boxes, scores, idxs, nms_cfg, class_agnostic=False):
         if scores.numel() <= k:
@@ -159,13 +174,42 @@ def cap_nms_input(k: Optional[int]):
         dets, keep = original(boxes[top], scores[top], idxs[top], nms_cfg, class_agnostic)
         return dets, top[keep]
 
+    def solov2_capped(head, kernel_preds, cls_scores, mask_feats, img_meta, cfg=None):
+        cfg = head.test_cfg if cfg is None else cfg
+        if cls_scores.numel() > k:  # a 0-dim tensor threshold: no host sync added
+            kth = cls_scores.flatten().topk(k + 1).values[-1]
+            cfg = ConfigDict(cfg, score_thr=kth.clamp(min=cfg.score_thr))
+        return solov2_single(head, kernel_preds, cls_scores, mask_feats, img_meta, cfg)
+
     for module in modules:
         module.batched_nms = capped
+    SOLOV2Head._predict_by_feat_single = solov2_capped
     try:
         yield
     finally:
         for module in modules:
             module.batched_nms = original
+        SOLOV2Head._predict_by_feat_single = solov2_single
+
+
+def worst_case_skip_reason(model: torch.nn.Module, height: int, width: int) -> Optional[str]:
+    """Why ``model`` cannot run the ``worst`` regime at ``height x width``, or None when it can.
+
+    SOLOv2 with every score threshold at 0 builds a mask for each (grid cell, class) score left by its 2x2
+    local-maximum filter, before any cap: up to ``sum(num_grids^2) x num_classes`` float32 masks at the mask feature
+    resolution (stride 4). With random weights the filter keeps about a quarter (82,315 of 309,760 at 256x320)."""
+    head = getattr(model, 'mask_head', None)
+    if not isinstance(head, SOLOV2Head):
+        return None
+    divisor = getattr(model.data_preprocessor, 'pad_size_divisor', 1)
+    feat_h, feat_w = (-(-size // divisor) * divisor // head.mask_stride for size in (height, width))
+    cells = sum(grid**2 for grid in head.num_grids)
+    candidates = cells * head.cls_out_channels
+    logits_gb = candidates * feat_h * feat_w * 4 / 1e9
+    return (f'not run: with score thresholds 0 SOLOv2 builds a {feat_h}x{feat_w} mask for every (grid cell, class) '
+            f'local maximum, up to {cells} x {head.cls_out_channels} = {candidates}: up to {logits_gb:.1f} GB of '
+            f'float32 mask logits alone (about a quarter of that with random weights), plus their sigmoid and '
+            f'boolean copies')
 
 
 def make_batch(batch_size: int, height: int, width: int, with_gt: bool = False, seed: int = 0) -> dict:
@@ -187,7 +231,12 @@ def _sync(device: str):
         torch.cuda.synchronize()
 
 
+def _summary(times: List[float]) -> Dict[str, float]:
+    return dict(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times))
+
+
 def time_calls(fn, device: str, warmup: int, repeats: int) -> Dict[str, float]:
+    """Median, min and max ms of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
     times = []
@@ -197,7 +246,42 @@ def time_calls(fn, device: str, warmup: int, repeats: int) -> Dict[str, float]:
         fn()
         _sync(device)
         times.append(1000 * (time.perf_counter() - start))
-    return dict(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times))
+    return _summary(times)
+
+
+def time_round_robin(calls: Dict[str, Callable[[], object]], device: str, warmup: int, repeats: int,
+                     on_error: Callable[[str, Exception], None]) -> Dict[str, List[float]]:
+    """ms of each call of ``calls`` in ``repeats`` rounds, a round being one timed call of every function in turn,
+    after ``warmup`` untimed rounds. Interleaving spreads the drift of a shared machine over all the functions of a
+    round instead of onto whichever was measured in the slow minute. A function that raises is reported to
+    ``on_error(name, error)`` and leaves the rotation; the others go on. Returns the functions that completed every
+    round, with their times in round order."""
+    times = OrderedDict((name, []) for name in calls)
+    active = list(calls)
+
+    def call(name, timed):
+        try:
+            _sync(device)
+            start = time.perf_counter()
+            calls[name]()
+            _sync(device)
+            if timed:
+                times[name].append(1000 * (time.perf_counter() - start))
+        except Exception as err:  # noqa: BLE001  (a benchmark row: report it and keep timing the others)
+            active.remove(name)
+            on_error(name, err)
+
+    for rounds, timed in ((warmup, False), (repeats, True)):
+        for _ in range(rounds):
+            for name in list(active):
+                call(name, timed)
+    return OrderedDict((name, times[name]) for name in active)
+
+
+def ratios_to_baseline(times: List[float], baseline_times: List[float]) -> Dict[str, object]:
+    """Per-round ratios of ``times`` to ``baseline_times`` (taken in the same rounds), with their median and range."""
+    per_round = [t / b for t, b in zip(times, baseline_times)]
+    return dict(median=statistics.median(per_round), min=min(per_round), max=max(per_round), per_round=per_round)
 
 
 class PeakRSS:
@@ -218,6 +302,23 @@ class PeakRSS:
     def __exit__(self, *exc):
         self.running = False
         self.thread.join()
+
+
+def peak_memory_call(fn, model: torch.nn.Module, device: str):
+    """One untimed call of ``fn``: ``(its output, peak memory in MB)``. On CPU the resident-set growth above the
+    level at the call (:class:`PeakRSS`); on CUDA ``model``'s parameters and buffers plus the allocator's peak above
+    what was allocated before the call (other models built in the same process do not count)."""
+    if device.startswith('cuda'):
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        out = fn()
+        _sync(device)
+        weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+        return out, (torch.cuda.max_memory_allocated() - before + weights) / 2**20
+    with PeakRSS() as mem:
+        out = fn()
+    return out, mem.peak / 2**20
 
 
 def count_ops(model, data) -> Dict[str, int]:
@@ -241,6 +342,8 @@ def stage_times(model, data, total: float, device: str, warmup: int, repeats: in
 
 
 def flops_and_params(model, data) -> Dict[str, Optional[float]]:
+    """Parameters (M) and GFLOPs of mmengine's ``FlopAnalyzer`` on the tensor-mode forward (one multiply-add = 1
+    FLOP; None where a head has no tensor mode)."""
     params = sum(p.numel() for p in model.parameters())
     try:
         from mmengine.analysis import FlopAnalyzer
@@ -256,6 +359,24 @@ def flops_and_params(model, data) -> Dict[str, Optional[float]]:
         gflops = None
         print(f'  FLOPs not counted: {type(err).__name__}: {str(err)[:120]}')
     return dict(params_m=params / 1e6, gflops=gflops)
+
+
+def predict_gflops(model, data, nms_input: Optional[int]) -> Optional[float]:
+    """GFLOPs of one trained-like ``test_step`` on ``data`` (pre-processing to pasted masks: post-processing and the
+    mask branch on the detections it actually makes included), counted with ``torch.utils.flop_counter
+    .FlopCounterMode``, which counts convolutions and matrix products (not normalisations, element-wise ops,
+    interpolation, nor mmcv's compiled ops such as RoIAlign). torch counts a multiply-add as 2 FLOPs; the count is
+    halved to mmengine's convention (1 multiply-add = 1 FLOP) to sit beside :func:`flops_and_params`. Works for every
+    model, heads without a tensor mode included; None (and a message) if the call fails."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    try:
+        with cap_nms_input(nms_input), torch.no_grad(), counter:
+            model.test_step(data)
+    except Exception as err:  # noqa: BLE001  (report it in the row, as for mmengine's count)
+        print(f'  predict FLOPs not counted: {type(err).__name__}: {str(err)[:120]}')
+        return None
+    return counter.get_total_flops() / 2 / 1e9
 
 
 def train_step_time(entry: str, device: str, height: int, width: int, warmup: int, repeats: int) -> float:
@@ -280,62 +401,123 @@ def train_step_time(entry: str, device: str, height: int, width: int, warmup: in
     return time_calls(lambda: model.train_step(data, optim), device, warmup, repeats)['median_ms']
 
 
-def measure(entry: str, device: str, height: int, width: int, batch: int, warmup: int, repeats: int,
-            nms_input: int, train: bool, flops: bool, precision: str, log=print) -> dict:
-    """One row of :func:`compare` (see there)."""
-    model = build_model(entry, device)
-    one, many = make_batch(1, height, width), make_batch(batch, height, width)
-    row = dict(config=entry, precision=precision)
+def size_and_operators(model: torch.nn.Module, data: dict, flops: bool, nms_input: Optional[int]) -> dict:
+    """Parameters, FLOPs (when ``flops``: mmengine's on the tensor-mode forward, ``gflops``, and torch's on a
+    trained-like ``test_step``, ``predict_gflops``) and operator counts of ``model`` on ``data`` (untimed, fp32)."""
     if flops:
-        row.update(flops_and_params(model, one))
+        row = flops_and_params(model, data)
+        row['predict_gflops'] = predict_gflops(model, data, nms_input)
     else:
-        row.update(params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflops=None)
-    row.update(count_ops(model, one))
-    context = set_precision(model, precision)
-    for regime, cap in (('worst', None), ('trained', nms_input)):
-        if device.startswith('cuda'):
-            torch.cuda.reset_peak_memory_stats()
-        with cap_nms_input(cap), torch.no_grad(), context():
-            with PeakRSS() as mem:
-                b1 = time_calls(lambda: model.test_step(one), device, warmup, repeats)
-            bn = time_calls(lambda: model.test_step(many), device, warmup, repeats)
-            stages = stage_times(model, one, b1['median_ms'], device, warmup, repeats)
-            detections = len(model.test_step(one)[0].pred_instances)
-        row[regime] = dict(batch1=b1, batch_n_ms_per_image=bn['median_ms'] / batch,
-                           batch_n_images_per_s=1000 * batch / bn['median_ms'], detections=detections,
-                           peak_mem_mb=(torch.cuda.max_memory_allocated() if device.startswith('cuda')
-                                        else mem.peak) / 2**20, **stages)
-        log(f'  {regime}: {_ms(b1["median_ms"])} ms (batch 1), {_ms(row[regime]["batch_n_ms_per_image"])} ms/img '
-            f'(batch {batch}), {detections} detections')
-    model = None  # freed before the training step builds its own
-    if train:
-        row['train_step_ms'] = train_step_time(entry, device, height, width, warmup, repeats)
-        log(f'  training step (batch 2): {_ms(row["train_step_ms"])} ms')
+        row = dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflops=None, predict_gflops=None)
+    row.update(count_ops(model, data))
     return row
+
+
+def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: str, device: str, height: int,
+                   width: int, batch: int, warmup: int, repeats: int, fail, log=print):
+    """``results[name][regime]`` for every model of ``models`` (name -> ``(model, precision context)``), run inside
+    the regime's context (``dict(skipped=reason)`` for a model that cannot run it: :func:`worst_case_skip_reason`).
+    Per model, one untimed call for the peak memory and the detection count; then the batch-1
+    and batch-N ``test_step`` timed round-robin (:func:`time_round_robin`), with per-round ratios to
+    :data:`BASELINE`; then the stage split, model by model. ``fail(name, phase, error)`` reports a model that
+    raises and takes it out of ``models``."""
+    one, many = make_batch(1, height, width), make_batch(batch, height, width)
+
+    def step(name, data):
+        model, context = models[name]
+        with context():
+            return model.test_step(data)
+
+    rows = OrderedDict()
+    for name in list(models):
+        reason = worst_case_skip_reason(models[name][0], height, width) if regime == 'worst' else None
+        if reason:
+            results[name][regime] = dict(skipped=reason)
+            log(f'{name}, {regime}: {reason}')
+            continue
+        try:
+            out, peak = peak_memory_call(lambda: step(name, one), models[name][0], device)
+            rows[name] = dict(detections=len(out[0].pred_instances), peak_mem_mb=peak)
+        except Exception as err:  # noqa: BLE001
+            fail(name, f'{regime} regime', err)
+    timed = {}
+    for key, data in (('batch1', one), ('batch_n', many)):
+        calls = OrderedDict((name, (lambda name=name: step(name, data))) for name in rows if name in models)
+        timed[key] = time_round_robin(calls, device, warmup, repeats,
+                                      lambda name, err: fail(name, f'{regime} regime, {key}', err))
+    baseline_timed = BASELINE in timed['batch1'] and BASELINE in timed['batch_n']
+    for name, row in rows.items():
+        if name not in models:
+            continue
+        b1, bn = _summary(timed['batch1'][name]), _summary(timed['batch_n'][name])
+        row = dict(batch1=dict(b1, times_ms=timed['batch1'][name]), batch_n_ms_per_image=bn['median_ms'] / batch,
+                   batch_n_images_per_s=1000 * batch / bn['median_ms'], **row)
+        if baseline_timed:
+            row['ratio'] = ratios_to_baseline(timed['batch1'][name], timed['batch1'][BASELINE])
+            row['batch_n_ratio'] = ratios_to_baseline(timed['batch_n'][name], timed['batch_n'][BASELINE])
+        try:
+            model, context = models[name]
+            with context():
+                row.update(stage_times(model, one, b1['median_ms'], device, warmup, repeats))
+        except Exception as err:  # noqa: BLE001
+            fail(name, f'{regime} regime, stage times', err)
+            continue
+        results[name][regime] = row
+        log(f'{name}, {regime}: {_ms(b1["median_ms"])} ms (batch 1){_ratio_text(row)}, '
+            f'{_ms(row["batch_n_ms_per_image"])} ms/img (batch {batch}), {row["detections"]} detections')
 
 
 def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int = 1216, batch: int = 2,
             warmup: int = 1, repeats: int = 3, nms_input: int = 1000, train: bool = True, flops: bool = True,
             precision: str = 'fp32', log=print, on_result=None) -> Dict[str, dict]:
     """Measure every model of ``names`` (keys of :data:`MODEL_ZOO`); see the module docstring for the regimes.
-    ``precision`` applies to inference (:data:`PRECISIONS`); parameters, FLOPs and operator counts are taken in fp32
-    before it is applied, the training step is always fp32. A model that fails is reported with its error (e.g.
-    mmcv's CUDA NMS takes float32 boxes only, so mmdet's heads fail with half weights) and the run goes on.
-    ``on_result(results)`` is called after each model (to save partial results)."""
-    results = OrderedDict()
-    for name in names:
-        entry = MODEL_ZOO[name]
-        log(f'{name}: {entry}')
-        try:
-            results[name] = measure(entry, device, height, width, batch, warmup, repeats, nms_input, train, flops,
-                                    precision, log)
-        except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
-            results[name] = dict(config=entry, precision=precision, error=f'{type(err).__name__}: {err}'[:500])
-            log(f'  FAILED: {results[name]["error"]}')
-        if device.startswith('cuda'):
-            torch.cuda.empty_cache()
+
+    All models are built first (parameters, FLOPs, operator counts taken then, in fp32), then ``precision``
+    (:data:`PRECISIONS`) is applied to each; then each regime is measured for all models together
+    (:func:`measure_regime`: timings round-robin); then the inference models are freed and the training step (always
+    fp32) is timed model by model. A model that fails in any phase is reported with its error (``error``, with the
+    phase; what was measured before stays in its row) and leaves the later phases (e.g. mmcv's CUDA NMS takes float32
+    boxes only, so mmdet's heads fail with half weights); the run goes on. ``on_result(results)`` is called after
+    each phase and model (to save partial results)."""
+    results = OrderedDict((name, dict(config=MODEL_ZOO[name], precision=precision)) for name in names)
+    models = OrderedDict()  # name -> (model, precision context), the models still measured
+
+    def report():
         if on_result is not None:
             on_result(results)
+
+    def fail(name, phase, err):
+        results[name]['error'] = f'{phase}: {type(err).__name__}: {err}'[:500]
+        log(f'{name}: FAILED ({results[name]["error"]})')
+        if models.pop(name, None) is not None and device.startswith('cuda'):
+            torch.cuda.empty_cache()
+
+    one = make_batch(1, height, width)
+    for name in names:
+        log(f'{name}: {MODEL_ZOO[name]}')
+        try:
+            model = build_model(MODEL_ZOO[name], device)
+            results[name].update(size_and_operators(model, one, flops, nms_input))
+            models[name] = (model, set_precision(model, precision))
+        except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
+            fail(name, 'build and count', err)
+        report()
+    for regime, cap in (('worst', None), ('trained', nms_input)):
+        with cap_nms_input(cap), torch.no_grad():
+            measure_regime(models, results, regime, device, height, width, batch, warmup, repeats, fail, log)
+        report()
+    measured = list(models)
+    models.clear()  # freed before the training steps build their own
+    if device.startswith('cuda'):
+        torch.cuda.empty_cache()
+    for name in measured if train else ():
+        try:
+            results[name]['train_step_ms'] = train_step_time(MODEL_ZOO[name], device, height, width, warmup,
+                                                              repeats)
+            log(f'{name}: training step (batch 2) {_ms(results[name]["train_step_ms"])} ms')
+        except Exception as err:  # noqa: BLE001
+            fail(name, 'training step', err)
+        report()
     return results
 
 
@@ -343,35 +525,52 @@ def _ms(value: float) -> str:
     return f'{value:.1f}' if value < 100 else f'{value:.0f}'
 
 
+def _ratio_cell(row: dict, key: str = 'ratio') -> str:
+    """``median (min-max)`` of the per-round ratios to the baseline, ``n/a`` without a baseline."""
+    ratio = row.get(key)
+    return f'{ratio["median"]:.2f} ({ratio["min"]:.2f}-{ratio["max"]:.2f})' if ratio else 'n/a'
+
+
+def _ratio_text(row: dict) -> str:
+    return f', {_ratio_cell(row)} x {BASELINE}' if row.get('ratio') else ''
+
+
 def markdown(results: Dict[str, dict], batch: int) -> str:
-    """Tables with ratios to Mask R-CNN R-50 (when measured) per regime."""
+    """Tables with ratios to Mask R-CNN R-50 (when measured) per regime: batch-1 ratios as the median (min-max) of
+    the per-round ratios; a model that skipped a regime gets a row saying so and its reason under the table."""
     failed = {name: row['error'] for name, row in results.items() if 'error' in row}
     results = OrderedDict((name, row) for name, row in results.items() if 'error' not in row)
     base = results.get(BASELINE)
     lines = []
     for regime in ('trained', 'worst'):
         lines += [f'\n**{regime}-like regime**\n' if regime == 'trained' else '\n**worst case** (score thresholds 0)\n',
-                  f'| model | ms (batch 1) | ratio | ms/img (batch {batch}) | img/s (batch {batch}) | backbone+neck ms | '
-                  'heads+post ms | detections | peak mem MB |', '|---|---|---|---|---|---|---|---|---|']
+                  f'| model | ms (batch 1) | ratio | ms/img (batch {batch}) | img/s (batch {batch}) | '
+                  'backbone+neck ms | heads+post ms | detections | peak mem MB |',
+                  '|---|---|---|---|---|---|---|---|---|']
+        skipped = []
         for name, row in results.items():
             r = row[regime]
-            ratio = f'{r["batch1"]["median_ms"] / base[regime]["batch1"]["median_ms"]:.2f}' if base else 'n/a'
+            if 'skipped' in r:
+                lines.append(f'| {name} | skipped (below) |' + ' n/a |' * 7)
+                skipped.append(f'- {name}, {regime}: {r["skipped"]}')
+                continue
             lines.append(f'| {name} | {_ms(r["batch1"]["median_ms"])} ({_ms(r["batch1"]["min_ms"])}-'
-                         f'{_ms(r["batch1"]["max_ms"])}) | {ratio} | {_ms(r["batch_n_ms_per_image"])} | '
+                         f'{_ms(r["batch1"]["max_ms"])}) | {_ratio_cell(r)} | {_ms(r["batch_n_ms_per_image"])} | '
                          f'{1000 / r["batch_n_ms_per_image"]:.1f} | '
                          f'{_ms(r["backbone_neck_ms"])} | {_ms(r["heads_postprocess_ms"])} | {r["detections"]} | '
                          f'{r["peak_mem_mb"]:.0f} |')
+        if skipped:
+            lines += [''] + skipped
     lines += ['\n**size, operators, training**\n',
-              '| model | params (M) | GFLOPs | aten calls / predict | sync-like ops / predict | train step ms | '
-              'train ratio |', '|---|---|---|---|---|---|---|']
+              '| model | params (M) | GFLOPs | predict GFLOPs (torch count / 2) | aten calls / predict | '
+              'sync-like ops / predict | train step ms | train ratio |', '|---|---|---|---|---|---|---|---|']
     for name, row in results.items():
         train = row.get('train_step_ms')
         ratio = f'{train / base["train_step_ms"]:.2f}' if base and train and base.get('train_step_ms') else 'n/a'
-        gflops = f'{row["gflops"]:.0f}' if row['gflops'] is not None else 'n/a'
-        lines.append(f'| {name} | {row["params_m"]:.1f} | {gflops} | {row["aten_calls"]} | {row["host_syncs"]} | '
-                     f'{_ms(train)} | {ratio} |' if train else
-                     f'| {name} | {row["params_m"]:.1f} | {gflops} | {row["aten_calls"]} | {row["host_syncs"]} | '
-                     f'n/a | n/a |')
+        gflops, predict = (f'{row[key]:.0f}' if row.get(key) is not None else 'n/a'
+                           for key in ('gflops', 'predict_gflops'))
+        lines.append(f'| {name} | {row["params_m"]:.1f} | {gflops} | {predict} | {row["aten_calls"]} | '
+                     f'{row["host_syncs"]} | {_ms(train) if train else "n/a"} | {ratio if train else "n/a"} |')
     if failed:
         lines += ['\n**failed**\n'] + [f'- {name}: {error}' for name, error in failed.items()]
     return '\n'.join(lines) + '\n'

@@ -112,14 +112,26 @@ def test_test_tool_on_a_converted_published_checkpoint(tmp_path):
 
 def test_compare_models_runs_and_writes_json(tmp_path):
     import json
+    import statistics
     out = tmp_path / 'bench.json'
     log = run('tools/analysis_tools/compare_models.py', '--models', 'CenterMask-Lite V-19-slim-dw', 'Mask R-CNN R-50',
-              '--size', '128', '160', '--warmup', '0', '--repeats', '1', '--no-train', '--out', str(out))
+              '--size', '128', '160', '--warmup', '0', '--repeats', '2', '--no-train', '--out', str(out),
+              timeout=600)  # 163 s measured while another job loaded both cores
     assert '**trained-like regime**' in log and '| Mask R-CNN R-50 |' in log
     results = json.loads(out.read_text())['results']
-    lite = results['CenterMask-Lite V-19-slim-dw']
+    lite, base = results['CenterMask-Lite V-19-slim-dw'], results['Mask R-CNN R-50']
     assert lite['aten_calls'] > 0 and lite['trained']['batch1']['median_ms'] > 0
-    assert lite['worst']['detections'] == 50 and results['Mask R-CNN R-50']['worst']['detections'] == 100
+    assert lite['predict_gflops'] > 0 and f'| {lite["predict_gflops"]:.0f} | {lite["aten_calls"]} |' in log
+    assert lite['worst']['detections'] == 50 and base['worst']['detections'] == 100
+    for regime in ('worst', 'trained'):  # the ratio of each round, from the times of that round (round-robin)
+        times, base_times = lite[regime]['batch1']['times_ms'], base[regime]['batch1']['times_ms']
+        assert len(times) == len(base_times) == 2 and lite[regime]['peak_mem_mb'] >= 0
+        per_round = [t / b for t, b in zip(times, base_times)]
+        ratio = lite[regime]['ratio']
+        assert ratio['per_round'] == per_round and ratio['median'] == statistics.median(per_round)
+        assert (ratio['min'], ratio['max']) == (min(per_round), max(per_round))
+        assert base[regime]['ratio']['per_round'] == [1.0, 1.0]
+        assert f'| {ratio["median"]:.2f} ({ratio["min"]:.2f}-{ratio["max"]:.2f}) |' in log
 
 
 def test_trained_like_regime_caps_the_nms_input():

@@ -4,12 +4,17 @@
         [--batch N] [--repeats R] [--models NAME ...] [--no-train] [--no-flops] [--cudnn-benchmark] [--threads T]
         [--out docs/benchmarks.json]
 
-Each model is built from its config with random weights. For each: parameters, FLOPs (mmengine's analysis, the
-mask branch included), aten operator calls and sync-like ops of one predict, then in two regimes (worst case:
-score thresholds 0; trained-like: class-aware NMS fed the 1000 best candidates of an image) the end-to-end
-``test_step`` at batch 1 (median, min-max of --repeats after a warm-up) and batch N, the split into pre-processing /
-backbone+neck / heads+post-processing, peak memory, and the training step (forward, backward, SGD step, batch 2).
-Writes the JSON and prints markdown tables with ratios to Mask R-CNN R-50 (see docs/benchmarks.md).
+All models are built first, from their configs with random weights. For each: parameters, FLOPs (mmengine's
+analysis of the tensor-mode forward, the mask branch included, where a head has a tensor mode; and, for every model,
+torch's FlopCounterMode over one batch-1 trained-like test_step, halved to mmengine's 1 multiply-add = 1 FLOP), aten
+operator calls and sync-like ops of one predict. Then in two regimes (worst
+case: score thresholds 0, not run for SOLOv2, which would build tens of GB of masks; trained-like: class-aware NMS
+fed the 1000 best candidates of an image, SOLOv2 masks built for at most 1000 candidates): peak memory and
+detections from one untimed call per model, the end-to-end ``test_step`` at batch 1 and batch N timed round-robin
+(a warm-up of every model, then --repeats rounds of one call per model; median and min-max), the split into
+pre-processing / backbone+neck / heads+post-processing; last, model by model, the training step (forward, backward,
+SGD step, batch 2). Writes the JSON and prints markdown tables with ratios to Mask R-CNN R-50: the median (min-max) of
+the per-round ratios (see docs/benchmarks.md).
 """
 import argparse
 import json
@@ -23,7 +28,7 @@ import mmdet
 import torch
 
 import centermask_mm
-from centermask_mm.utils.model_comparison import MODEL_ZOO, NOT_BY_DEFAULT, PRECISIONS, compare, markdown
+from centermask_mm.utils.model_comparison import MODEL_ZOO, PRECISIONS, compare, markdown
 
 
 def parse_args():
@@ -31,17 +36,18 @@ def parse_args():
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=2)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--nms-input', type=int, default=1000, help='candidates per image into NMS (trained-like)')
-    parser.add_argument('--models', nargs='+', default=[m for m in MODEL_ZOO if m not in NOT_BY_DEFAULT],
-                        choices=list(MODEL_ZOO), metavar='NAME',
-                        help=f'default: all but {NOT_BY_DEFAULT} (see centermask_mm/utils/model_comparison.py)')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed rounds before the timed ones')
+    parser.add_argument('--repeats', type=int, default=3, help='timed rounds (one call per model each)')
+    parser.add_argument('--nms-input', type=int, default=1000,
+                        help="trained-like: candidates per image into NMS and into SOLOv2's mask building")
+    parser.add_argument('--models', nargs='+', default=list(MODEL_ZOO), choices=list(MODEL_ZOO), metavar='NAME',
+                        help='default: all of them (see centermask_mm/utils/model_comparison.py); SOLOv2 R-50 runs '
+                        'the trained-like regime only')
     parser.add_argument('--precision', default='fp32', choices=PRECISIONS,
                         help='inference precision: amp = autocast float16 (mmengine TestLoop fp16=True), '
                         'fp16 = half weights and input')
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
-    parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count (device-independent, slow)')
+    parser.add_argument('--no-flops', action='store_true', help='skip both FLOP counts (device-independent, slow)')
     parser.add_argument('--cudnn-benchmark', action='store_true',
                         help='torch.backends.cudnn.benchmark = True (env_cfg cudnn_benchmark in mmengine configs)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')

@@ -1,0 +1,107 @@
+"""The measuring pieces of ``centermask_mm/utils/model_comparison.py`` (the CLI end to end: test_tools.py)."""
+import pytest
+
+from centermask_mm.utils.model_comparison import BASELINE, markdown, ratios_to_baseline, time_round_robin
+
+
+def test_round_robin_interleaves_the_calls_and_drops_a_failing_one():
+    order, errors = [], []
+
+    def call(name, fail_at=None):
+        def fn():
+            order.append(name)
+            if fail_at is not None and order.count(name) == fail_at:
+                raise RuntimeError(f'{name} broke')
+        return fn
+
+    calls = dict(a=call('a'), b=call('b', fail_at=3), c=call('c'))
+    times = time_round_robin(calls, 'cpu', warmup=1, repeats=3, on_error=lambda name, err: errors.append((name, err)))
+    # warm-up round, then timed rounds of one call each; b fails in the second timed round and leaves the rotation
+    assert order == ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c', 'a', 'c']
+    assert list(times) == ['a', 'c'] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
+    assert [name for name, _ in errors] == ['b'] and str(errors[0][1]) == 'b broke'
+
+
+def test_ratios_are_taken_round_by_round():
+    ratios = ratios_to_baseline([2.0, 6.0, 3.0], [4.0, 10.0, 3.0])
+    assert ratios['per_round'] == pytest.approx([0.5, 0.6, 1.0])
+    assert (ratios['median'], ratios['min'], ratios['max']) == pytest.approx((0.6, 0.5, 1.0))
+
+
+def test_trained_like_regime_caps_the_solov2_candidates(monkeypatch):
+    """At most k (grid cell, class) candidates get a mask (counted as the kernels of SOLOv2's dynamic convolution,
+    one per candidate), where k is well below the candidates of score thresholds 0; detections still come out."""
+    import mmdet.models.dense_heads.solov2_head as solov2_head
+    import torch
+    import torch.nn.functional as F
+
+    from centermask_mm.utils.model_comparison import (MODEL_ZOO, build_model, cap_nms_input, make_batch,
+                                                      worst_case_skip_reason)
+    k, seen = 300, {}
+
+    class CountingFunctional:
+        """The head's ``F``: records the dynamic convolution's kernel count; fails before building too many."""
+
+        def __getattr__(self, name):
+            return getattr(F, name)
+
+        @staticmethod
+        def conv2d(inputs, weight, *args, **kwargs):
+            seen.setdefault('kernels', []).append(weight.shape[0])
+            assert weight.shape[0] <= k, f'{weight.shape[0]} candidates get a mask'
+            return F.conv2d(inputs, weight, *args, **kwargs)
+
+    uncapped = solov2_head.SOLOV2Head._predict_by_feat_single
+
+    def record_candidates(head, kernel_preds, cls_scores, mask_feats, img_meta, cfg=None):
+        seen['at_threshold_0'] = int((cls_scores > head.test_cfg.score_thr).sum())
+        return uncapped(head, kernel_preds, cls_scores, mask_feats, img_meta, cfg)
+
+    monkeypatch.setattr(solov2_head, 'F', CountingFunctional())
+    monkeypatch.setattr(solov2_head.SOLOV2Head, '_predict_by_feat_single', record_candidates)
+    model = build_model(MODEL_ZOO['SOLOv2 R-50'], 'cpu')
+    cells, classes = sum(grid**2 for grid in model.mask_head.num_grids), model.mask_head.num_classes
+    assert f'{cells} x {classes} = {cells * classes}' in worst_case_skip_reason(model, 800, 1216)
+    with torch.no_grad(), cap_nms_input(k):
+        detections = model.test_step(make_batch(1, 256, 320))[0].pred_instances
+    assert model.mask_head.test_cfg.score_thr == 0  # the head's config is left as it was
+    assert solov2_head.SOLOV2Head._predict_by_feat_single is record_candidates  # restored on exit
+    assert seen['at_threshold_0'] > k and len(seen['kernels']) == 1 and 0 < seen['kernels'][0] <= k
+    assert 0 < len(detections) <= model.mask_head.test_cfg.max_per_img
+    print(f"candidates at threshold 0: {seen['at_threshold_0']}, with a mask: {seen['kernels'][0]} (k {k}), "
+          f'detections: {len(detections)}')
+
+
+def _regime_row(ms, ratio):
+    return dict(batch1=dict(median_ms=ms, min_ms=ms, max_ms=ms), ratio=dict(median=ratio, min=ratio, max=ratio),
+                batch_n_ms_per_image=ms, backbone_neck_ms=ms / 2, heads_postprocess_ms=ms / 2, detections=100,
+                peak_mem_mb=1.0)
+
+
+def test_markdown_shows_a_skipped_regime_and_a_failed_model():
+    measured = dict(params_m=1.0, gflops=None, aten_calls=10, host_syncs=1)
+    results = {BASELINE: dict(measured, worst=_regime_row(200.0, 1.0), trained=_regime_row(100.0, 1.0)),
+               'SOLOv2 R-50': dict(measured, worst=dict(skipped='not run: too many masks'),
+                                   trained=_regime_row(50.0, 0.5)),
+               'YOLACT R-50': dict(config='x', error='worst regime: RuntimeError: boom')}
+    text = markdown(results, batch=2)
+    assert '| SOLOv2 R-50 | skipped (below) |' in text and '- SOLOv2 R-50, worst: not run: too many masks' in text
+    assert '| SOLOv2 R-50 | 50.0 (50.0-50.0) | 0.50 (0.50-0.50) |' in text
+    assert '- YOLACT R-50: worst regime: RuntimeError: boom' in text and '| YOLACT R-50 |' not in text
+
+
+def test_predict_flops_are_counted_for_condinst():
+    """CondInst's mmdet head has no tensor mode (mmengine's count is n/a): torch's count of one trained-like
+    test_step covers it, and counts more than its backbone and neck alone (the heads and the dynamic mask head)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, make_batch, predict_gflops
+    model = build_model(MODEL_ZOO['CondInst R-50'], 'cpu')
+    data = make_batch(1, 128, 160)
+    gflops = predict_gflops(model, data, nms_input=1000)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model.extract_feat(model.data_preprocessor(data, False)['inputs'])
+    backbone_neck_gflops = counter.get_total_flops() / 2 / 1e9
+    assert gflops is not None and 0 < backbone_neck_gflops < gflops
