@@ -9,12 +9,14 @@
 # (mmcv-2.1.0.tar.gz); fetch them where pip works:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d WHEEL_DIR ...
 #   pip download --no-deps --no-binary :all: --no-build-isolation -d WHEEL_DIR mmcv==2.1.0
-# Steps (each under a time limit, results written to OUT_DIR as they come, in order of importance; 8 files):
-#   1. mmcv's CUDA ops built in place (~3 min with 16 jobs, one architecture);
-#   2. compare_models on CUDA, fp32, every model of the zoo (batch 1 and 8, training step);
-#   3. the same for the CenterMask models and Mask R-CNN R-50 with half weights (fp16) and with autocast (amp);
+# Steps (each under a time limit, results written to OUT_DIR as they come, in order of importance):
+#   1. mmcv's CUDA ops built in place (~3.5 min with 16 jobs, one architecture);
+#   2. compare_models on CUDA with the inference speed-ups (--fuse-conv-bn --channels-last), fp32 and half weights,
+#      for the CenterMask models and Mask R-CNN R-50 (fp32 also SOLOv2), and the profile of V2-39 with them;
+#   3. compare_models on CUDA, fp32, every model of the zoo (batch 1 and 8, training step);
 #   4. CPU vs CUDA outputs (fp32, fp16) of CenterMask V2-39, R-50, Lite V-19;
-#   5. the VoVNet backbones against timm's on CUDA; 6. a torch.profiler table of CenterMask V2-39's predict.
+#   5. the VoVNet backbones against timm's on CUDA.
+# (Autocast and the plain fp16 run were measured on 2026-11-26: docs/benchmarks.md.)
 set -uo pipefail
 WHL=${1:?usage: gpu_checks.sh WHEEL_DIR OUT_DIR}
 OUT=${2:?usage: gpu_checks.sh WHEEL_DIR OUT_DIR}
@@ -59,16 +61,20 @@ step() {  # step SECONDS NAME COMMAND...: run with a limit, keep the log in OUT,
 
 CM=("CenterMask V2-39" "CenterMask R-50" "CenterMask-Lite V-19" "Mask R-CNN R-50")
 ALL=("${CM[@]}" "CenterMask V2-99" "CenterMask-Lite V-19-slim-dw" "CenterMask-Lite V-39" "MS R-CNN R-50"
-     "CondInst R-50" "YOLACT R-50" "RTMDet-Ins-tiny" "RTMDet-Ins-s" "Mask R-CNN V2-39")
-TAIL=60 step 180 cuda_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+     "CondInst R-50" "YOLACT R-50" "RTMDet-Ins-tiny" "RTMDet-Ins-s" "SOLOv2 R-50" "Mask R-CNN V2-39")
+SPEEDUPS=(--fuse-conv-bn --channels-last)
+# first what no earlier GPU run measured: the inference speed-ups (fp32, fp16) and SOLOv2; then the whole zoo
+step 70 cuda_speedups_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+  --repeats 15 --no-flops --no-train "${SPEEDUPS[@]}" --models "${CM[@]}" "SOLOv2 R-50" --out "$OUT/cuda_speedups_fp32.json"
+step 55 cuda_speedups_fp16 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+  --repeats 15 --no-flops --no-train "${SPEEDUPS[@]}" --precision fp16 --models "${CM[@]}" \
+  --out "$OUT/cuda_speedups_fp16.json"
+TAIL=0 step 25 profile_v2-39_speedups python3 tools/analysis_tools/profile_predict.py --device cuda --rows 30 \
+  "${SPEEDUPS[@]}"
+grep 'per test_step' "$OUT/profile_v2-39_speedups.log"
+TAIL=60 step 200 cuda_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
   --repeats 15 --no-flops --models "${ALL[@]}" --out "$OUT/cuda_fp32.json"
-step 55 cuda_fp16 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 --repeats 15 \
-  --no-flops --no-train --precision fp16 --models "${CM[@]}" --out "$OUT/cuda_fp16.json"
-step 40 cuda_amp python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 --repeats 15 \
-  --no-flops --no-train --precision amp --models "CenterMask V2-39" "Mask R-CNN R-50" --out /tmp/cuda_amp.json
 step 40 device_outputs python3 tools/analysis_tools/check_device_outputs.py
 step 25 vovnet_vs_timm python3 tools/analysis_tools/benchmark_vovnet.py --device cuda --size 800 1216 --repeats 20 \
   --arch ese_vovnet19b_dw ese_vovnet39b ese_vovnet99b
-TAIL=0 step 25 profile_v2-39 python3 tools/analysis_tools/profile_predict.py --device cuda --rows 30
-grep 'per test_step' "$OUT/profile_v2-39.log"
 say "done"

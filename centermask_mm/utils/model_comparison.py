@@ -36,6 +36,8 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 
+from ..engine import speed_up_for_inference
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: name -> config (``mmdet::`` = a config shipped in mmdet's wheel). Mask R-CNN R-50 is the reference row.
@@ -469,8 +471,12 @@ def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: s
 
 def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int = 1216, batch: int = 2,
             warmup: int = 1, repeats: int = 3, nms_input: int = 1000, train: bool = True, flops: bool = True,
-            precision: str = 'fp32', log=print, on_result=None) -> Dict[str, dict]:
+            precision: str = 'fp32', fuse_conv_bn: bool = False, channels_last: bool = False, log=print,
+            on_result=None) -> Dict[str, dict]:
     """Measure every model of ``names`` (keys of :data:`MODEL_ZOO`); see the module docstring for the regimes.
+
+    ``fuse_conv_bn`` / ``channels_last``: :func:`~centermask_mm.engine.speed_up_for_inference` applied to every model
+    alike for inference (after the counts, which stay those of the model as built; the training step is unchanged).
 
     All models are built first (parameters, FLOPs, operator counts taken then, in fp32), then ``precision``
     (:data:`PRECISIONS`) is applied to each; then each regime is measured for all models together
@@ -479,7 +485,8 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
     phase; what was measured before stays in its row) and leaves the later phases (e.g. mmcv's CUDA NMS takes float32
     boxes only, so mmdet's heads fail with half weights); the run goes on. ``on_result(results)`` is called after
     each phase and model (to save partial results)."""
-    results = OrderedDict((name, dict(config=MODEL_ZOO[name], precision=precision)) for name in names)
+    results = OrderedDict((name, dict(config=MODEL_ZOO[name], precision=precision, fuse_conv_bn=fuse_conv_bn,
+                                      channels_last=channels_last)) for name in names)
     models = OrderedDict()  # name -> (model, precision context), the models still measured
 
     def report():
@@ -499,6 +506,8 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
             model = build_model(MODEL_ZOO[name], device)
             results[name].update(size_and_operators(model, one, flops, nms_input))
             models[name] = (model, set_precision(model, precision))
+            if fuse_conv_bn or channels_last:
+                speed_up_for_inference(model, fuse_conv_bn, channels_last)
         except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
             fail(name, 'build and count', err)
         report()

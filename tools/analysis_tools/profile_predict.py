@@ -1,7 +1,7 @@
 """Where one ``test_step`` spends its time: torch.profiler tables of a model of ``compare_models``'s zoo.
 
     python tools/analysis_tools/profile_predict.py [--model "CenterMask V2-39"] [--device cpu|cuda]
-        [--precision fp32|amp|fp16] [--size H W] [--nms-input 1000] [--rows 25]
+        [--precision fp32|amp|fp16] [--size H W] [--nms-input 1000] [--rows 25] [--fuse-conv-bn] [--channels-last]
 
 Random weights, the trained-like regime of ``compare_models`` (score thresholds 0, at most ``--nms-input``
 candidates into NMS). Prints the wall time of the profiled calls, the number of aten calls and CUDA kernel
@@ -14,6 +14,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from centermask_mm.engine import speed_up_for_inference
 from centermask_mm.utils.model_comparison import (MODEL_ZOO, PRECISIONS, build_model, cap_nms_input, make_batch,
                                                   set_precision)
 
@@ -27,9 +28,13 @@ def main():
     parser.add_argument('--nms-input', type=int, default=1000)
     parser.add_argument('--calls', type=int, default=5, help='profiled calls (after 3 warm-up calls)')
     parser.add_argument('--rows', type=int, default=25)
+    parser.add_argument('--fuse-conv-bn', action='store_true', help='BatchNorm folded into the convolutions')
+    parser.add_argument('--channels-last', action='store_true', help='channels-last convolutions')
     args = parser.parse_args()
     model = build_model(MODEL_ZOO[args.model], args.device)
     context = set_precision(model, args.precision)
+    if args.fuse_conv_bn or args.channels_last:
+        speed_up_for_inference(model, args.fuse_conv_bn, args.channels_last)
     data = make_batch(1, *args.size)
     cuda = args.device.startswith('cuda')
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
