@@ -323,10 +323,12 @@ def peak_memory_call(fn, model: torch.nn.Module, device: str):
     return out, mem.peak / 2**20
 
 
-def count_ops(model, data) -> Dict[str, int]:
-    """aten operator calls (top level: not counting the ops they call) and sync-like ops of one ``test_step``."""
+def count_ops(model, data, nms_input: Optional[int] = None) -> Dict[str, int]:
+    """aten operator calls (top level: not counting the ops they call) and sync-like ops of one ``test_step``, in
+    the trained-like regime when ``nms_input`` is given (SOLOv2 cannot run uncapped: :func:`worst_case_skip_reason`).
+    """
     from torch.profiler import ProfilerActivity, profile
-    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+    with torch.no_grad(), cap_nms_input(nms_input), profile(activities=[ProfilerActivity.CPU]) as prof:
         model.test_step(data)
     events = [e for e in prof.events() if e.name.startswith('aten::')]
     top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith('aten::')]
@@ -411,7 +413,7 @@ def size_and_operators(model: torch.nn.Module, data: dict, flops: bool, nms_inpu
         row['predict_gflops'] = predict_gflops(model, data, nms_input)
     else:
         row = dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflops=None, predict_gflops=None)
-    row.update(count_ops(model, data))
+    row.update(count_ops(model, data, nms_input))
     return row
 
 
