@@ -11,8 +11,8 @@
 #   pip download --no-deps --no-binary :all: --no-build-isolation -d WHEEL_DIR mmcv==2.1.0
 # Steps (each under a time limit, results written to OUT_DIR as they come, in order of importance):
 #   1. mmcv's CUDA ops built in place (~3.5 min with 16 jobs, one architecture);
-#   2. compare_models on CUDA with the inference speed-ups (--fuse-conv-bn --channels-last), fp32 and half weights,
-#      for the CenterMask models and Mask R-CNN R-50 (fp32 also SOLOv2), and the profile of V2-39 with them;
+#   2. the inference speed-ups (--fuse-conv-bn --channels-last): compare_models with them (CenterMask models, Mask
+#      R-CNN R-50, SOLOv2), benchmark_speedups (as built vs sped up, fp32 and half weights), the V2-39 profile;
 #   3. compare_models on CUDA, fp32, every model of the zoo (batch 1 and 8, training step);
 #   4. CPU vs CUDA outputs (fp32, fp16) of CenterMask V2-39, R-50, Lite V-19;
 #   5. the VoVNet backbones against timm's on CUDA.
@@ -66,9 +66,10 @@ SPEEDUPS=(--fuse-conv-bn --channels-last)
 # first what no earlier GPU run measured: the inference speed-ups (fp32, fp16) and SOLOv2; then the whole zoo
 step 70 cuda_speedups_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
   --repeats 15 --no-flops --no-train "${SPEEDUPS[@]}" --models "${CM[@]}" "SOLOv2 R-50" --out "$OUT/cuda_speedups_fp32.json"
-step 55 cuda_speedups_fp16 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
-  --repeats 15 --no-flops --no-train "${SPEEDUPS[@]}" --precision fp16 --models "${CM[@]}" \
-  --out "$OUT/cuda_speedups_fp16.json"
+step 40 speedups_fp32 python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
+  --out "$OUT/speedups_fp32.json"
+step 40 speedups_fp16 python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
+  --precision fp16 --models "CenterMask R-50" "CenterMask V2-39" "CenterMask-Lite V-19" --out "$OUT/speedups_fp16.json"
 TAIL=0 step 25 profile_v2-39_speedups python3 tools/analysis_tools/profile_predict.py --device cuda --rows 30 \
   "${SPEEDUPS[@]}"
 grep 'per test_step' "$OUT/profile_v2-39_speedups.log"

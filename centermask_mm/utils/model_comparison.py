@@ -585,3 +585,47 @@ def markdown(results: Dict[str, dict], batch: int) -> str:
     if failed:
         lines += ['\n**failed**\n'] + [f'- {name}: {error}' for name, error in failed.items()]
     return '\n'.join(lines) + '\n'
+
+
+def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, width: int = 1216, warmup: int = 1,
+                     repeats: int = 5, nms_input: int = 1000, precision: str = 'fp32', fuse_conv_bn: bool = True,
+                     channels_last: bool = True, log=print) -> Dict[str, dict]:
+    """Each model of ``names`` as built and with :func:`~centermask_mm.engine.speed_up_for_inference`, timed
+    round-robin in the trained-like regime (batch 1, the same random weights in both): per model the median ms of
+    each and the median (min-max) of the per-round ratio sped-up / as built, and how far the sped-up predictions
+    are from the others (largest difference of the score-sorted scores; random weights give near-tied scores, so
+    the detections are compared as sorted lists)."""
+    calls, results, pairs = OrderedDict(), OrderedDict(), OrderedDict()
+    one = make_batch(1, height, width)
+    for name in names:
+        model = build_model(MODEL_ZOO[name], device)
+        context = set_precision(model, precision)
+        fast = speed_up_for_inference(copy.deepcopy(model), fuse_conv_bn, channels_last)
+        pairs[name] = (model, fast, context)
+        for key, net in (('as built', model), ('sped up', fast)):
+            calls[f'{name}|{key}'] = lambda net=net, context=context: _in_context(net, one, context)
+
+    def failed(call, err):
+        log(f'{call}: FAILED ({type(err).__name__}: {err})')
+
+    with cap_nms_input(nms_input), torch.no_grad():
+        outputs = {name: [_in_context(net, one, ctx)[0].pred_instances for net in (model, fast)]
+                   for name, (model, fast, ctx) in pairs.items()}
+        times = time_round_robin(calls, device, warmup, repeats, failed)
+    for name, (before, after) in outputs.items():
+        if f'{name}|as built' not in times or f'{name}|sped up' not in times:
+            continue
+        plain, fast = times[f'{name}|as built'], times[f'{name}|sped up']
+        score_diff = (before.scores.sort(descending=True).values -
+                      after.scores.sort(descending=True).values).abs().max().item() if len(before) == len(after) \
+            else float('inf')
+        results[name] = dict(as_built=_summary(plain), sped_up=_summary(fast), ratio=ratios_to_baseline(fast, plain),
+                             detections=[len(before), len(after)], max_sorted_score_diff=score_diff)
+        log(f'{name}: {_ms(statistics.median(plain))} -> {_ms(statistics.median(fast))} ms, '
+            f'{results[name]["ratio"]["median"]:.2f}x, score diff {score_diff:.1e}')
+    return results
+
+
+def _in_context(model, data, context):
+    with context():
+        return model.test_step(data)

@@ -105,3 +105,12 @@ def test_predict_flops_are_counted_for_condinst():
         model.extract_feat(model.data_preprocessor(data, False)['inputs'])
     backbone_neck_gflops = counter.get_total_flops() / 2 / 1e9
     assert gflops is not None and 0 < backbone_neck_gflops < gflops
+
+
+def test_compare_speedups_times_both_and_keeps_the_predictions():
+    from centermask_mm.utils.model_comparison import compare_speedups
+    results = compare_speedups(['CenterMask-Lite V-19-slim-dw'], height=96, width=128, warmup=0, repeats=2,
+                               log=lambda *a: None)
+    row = results['CenterMask-Lite V-19-slim-dw']
+    assert len(row['ratio']['per_round']) == 2 and row['sped_up']['median_ms'] > 0
+    assert row['detections'] == [50, 50] and row['max_sorted_score_diff'] < 1e-4
