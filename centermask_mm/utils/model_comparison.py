@@ -417,6 +417,12 @@ def size_and_operators(model: torch.nn.Module, data: dict, flops: bool, nms_inpu
     return row
 
 
+def run_test_step(model: torch.nn.Module, context, data: dict):
+    """``model.test_step(data)`` inside ``context()`` (the precision context of :func:`set_precision`)."""
+    with context():
+        return model.test_step(data)
+
+
 def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: str, device: str, height: int,
                    width: int, batch: int, warmup: int, repeats: int, fail, log=print):
     """``results[name][regime]`` for every model of ``models`` (name -> ``(model, precision context)``), run inside
@@ -428,9 +434,7 @@ def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: s
     one, many = make_batch(1, height, width), make_batch(batch, height, width)
 
     def step(name, data):
-        model, context = models[name]
-        with context():
-            return model.test_step(data)
+        return run_test_step(*models[name], data)
 
     rows = OrderedDict()
     for name in list(models):
@@ -603,13 +607,13 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
         fast = speed_up_for_inference(copy.deepcopy(model), fuse_conv_bn, channels_last)
         pairs[name] = (model, fast, context)
         for key, net in (('as built', model), ('sped up', fast)):
-            calls[f'{name}|{key}'] = lambda net=net, context=context: _in_context(net, one, context)
+            calls[f'{name}|{key}'] = lambda net=net, context=context: run_test_step(net, context, one)
 
     def failed(call, err):
         log(f'{call}: FAILED ({type(err).__name__}: {err})')
 
     with cap_nms_input(nms_input), torch.no_grad():
-        outputs = {name: [_in_context(net, one, ctx)[0].pred_instances for net in (model, fast)]
+        outputs = {name: [run_test_step(net, ctx, one)[0].pred_instances for net in (model, fast)]
                    for name, (model, fast, ctx) in pairs.items()}
         times = time_round_robin(calls, device, warmup, repeats, failed)
     for name, (before, after) in outputs.items():
@@ -624,8 +628,3 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
         log(f'{name}: {_ms(statistics.median(plain))} -> {_ms(statistics.median(fast))} ms, '
             f'{results[name]["ratio"]["median"]:.2f}x, score diff {score_diff:.1e}')
     return results
-
-
-def _in_context(model, data, context):
-    with context():
-        return model.test_step(data)
