@@ -138,3 +138,63 @@ def test_head_uses_the_cached_points():
     from centermask_mm.models.dense_heads.centermask_fcos_head import CachedMlvlPointGenerator
     assert isinstance(head.prior_generator, CachedMlvlPointGenerator)
     assert head.prior_generator.strides == [(s, s) for s in head.strides]
+
+
+def multi_level_head_and_outputs(num_images, seed=1):
+    head = MODELS.build(dict(type='CenterMaskFCOSHead', num_classes=5, in_channels=4, feat_channels=4,
+                             stacked_convs=1, strides=[8, 16, 32], regress_ranges=((-1, 64), (64, 128), (128, 1e8)),
+                             norm_cfg=None, norm_on_bbox=True, centerness_on_reg=True)).eval()
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [(12, 16), (6, 8), (3, 4)]
+    cls = [torch.randn(num_images, 5, h, w, generator=gen) for h, w in sizes]
+    reg = [torch.rand(num_images, 4, h, w, generator=gen) * 40 for h, w in sizes]
+    ctr = [torch.randn(num_images, 1, h, w, generator=gen) for h, w in sizes]
+    priors = head.prior_generator.grid_priors(sizes, dtype=torch.float, device='cpu')
+    return head, cls, reg, ctr, priors
+
+
+@pytest.mark.parametrize('clip_bbox', [False, True])
+def test_batch_decoding_equals_the_per_level_algorithm_image_by_image(clip_bbox):
+    """All images of a batch are decoded at once: each image's candidates are those of the reference written level
+    by level for that image alone, and boxes are clipped to each image's own ``img_shape`` when asked."""
+    head, cls, reg, ctr, priors = multi_level_head_and_outputs(3)
+    metas = [dict(img_shape=(96, 128)), dict(img_shape=(40, 100)), dict(img_shape=(90, 60))]
+    cfg = decode_cfg(nms_pre=30, score_thr=0.3, clip_bbox=clip_bbox, min_bbox_size=-1)  # keep clipped-away boxes
+    results = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg, with_nms=False)
+    assert len(results) == 3
+    for i, (ours, meta) in enumerate(zip(results, metas)):
+        expected = per_level_reference(head, [c[i] for c in cls], [r[i] for r in reg], [c[i] for c in ctr], priors,
+                                       30, 0.3)
+        if clip_bbox:
+            h, w = meta['img_shape']
+            expected = sorted((s, lbl, (min(max(b[0], 0), w), min(max(b[1], 0), h), min(max(b[2], 0), w),
+                                        min(max(b[3], 0), h))) for s, lbl, b in expected)
+        rows = sorted(zip(ours.scores.tolist(), ours.labels.tolist(), map(tuple, ours.bboxes.tolist())))
+        assert len(rows) == len(expected) > 0
+        for (s, lbl, box), (es, elbl, ebox) in zip(rows, expected):
+            assert lbl == elbl and s == pytest.approx(es, abs=1e-7) and box == pytest.approx(ebox, abs=1e-5)
+
+
+def test_batch_decoding_with_nms_equals_decoding_each_image_alone():
+    head, cls, reg, ctr, _ = multi_level_head_and_outputs(4, seed=3)
+    for level in cls:
+        level[1] = -20.0  # an image without any candidate among images with some
+    metas = [dict(img_shape=(96, 128))] * 4
+    cfg = decode_cfg(nms_pre=40, score_thr=0.2, max_per_img=7)
+    batch = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg)
+    for i, ours in enumerate(batch):
+        alone = head.predict_by_feat([c[i:i + 1] for c in cls], [r[i:i + 1] for r in reg],
+                                     [c[i:i + 1] for c in ctr], batch_img_metas=metas[:1], cfg=cfg)[0]
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(getattr(ours, key), getattr(alone, key)), (i, key)
+    assert [len(r) for r in batch][1] == 0 and all(0 < len(r) <= 7 for i, r in enumerate(batch) if i != 1)
+
+
+def test_decoding_in_training_is_detached():
+    head, cls, reg, ctr, _ = multi_level_head_and_outputs(2)
+    head.train()
+    inputs = [t.requires_grad_() for t in cls + reg + ctr]
+    results = head.predict_by_feat(cls, reg, ctr, batch_img_metas=[dict(img_shape=(96, 128))] * 2,
+                                   cfg=decode_cfg(nms_pre=30, score_thr=0.3))
+    assert all(t.requires_grad for t in inputs) and sum(len(r) for r in results) > 0
+    assert not any(r.bboxes.requires_grad or r.scores.requires_grad for r in results)
