@@ -11,11 +11,14 @@
 #   pip download --no-deps --no-binary :all: --no-build-isolation -d WHEEL_DIR mmcv==2.1.0
 # Steps (each under a time limit, results written to OUT_DIR as they come, in order of importance):
 #   1. mmcv's CUDA ops built in place (~3.5 min with 16 jobs, one architecture);
-#   2. the inference speed-ups (--fuse-conv-bn --channels-last): compare_models with them (CenterMask models, Mask
-#      R-CNN R-50, SOLOv2), benchmark_speedups (as built vs sped up, fp32 and half weights), the V2-39 profile;
-#   3. compare_models on CUDA, fp32, every model of the zoo (batch 1 and 8, training step);
-#   4. CPU vs CUDA outputs (fp32, fp16) of CenterMask V2-39, R-50, Lite V-19;
-#   5. the VoVNet backbones against timm's on CUDA.
+#   2. CUDA graphs alone (benchmark_speedups --cuda-graph without the other two): the predictions must be identical
+#      to the eager ones (sorted-score diff 0) and the time ratio;
+#   3. all inference speed-ups (--fuse-conv-bn --channels-last --cuda-graph): compare_models, CenterMask models and
+#      Mask R-CNN R-50, batch 1 and 8, fp32 then half weights (the GPU targets), the V2-39 profile;
+#   4. fuse + channels-last without graphs (benchmark_speedups fp32), and SOLOv2 with them;
+#   5. compare_models on CUDA, fp32, every model of the zoo (batch 1 and 8, training step);
+#   6. CPU vs CUDA outputs (fp32, fp16) of CenterMask V2-39, R-50, Lite V-19;
+#   7. the VoVNet backbones against timm's on CUDA.
 # (Autocast and the plain fp16 run were measured on 2026-11-26: docs/benchmarks.md.)
 set -uo pipefail
 WHL=${1:?usage: gpu_checks.sh WHEEL_DIR OUT_DIR}
@@ -62,17 +65,24 @@ step() {  # step SECONDS NAME COMMAND...: run with a limit, keep the log in OUT,
 CM=("CenterMask V2-39" "CenterMask R-50" "CenterMask-Lite V-19" "Mask R-CNN R-50")
 ALL=("${CM[@]}" "CenterMask V2-99" "CenterMask-Lite V-19-slim-dw" "CenterMask-Lite V-39" "MS R-CNN R-50"
      "CondInst R-50" "YOLACT R-50" "RTMDet-Ins-tiny" "RTMDet-Ins-s" "SOLOv2 R-50" "Mask R-CNN V2-39")
-SPEEDUPS=(--fuse-conv-bn --channels-last)
-# first what no earlier GPU run measured: the inference speed-ups (fp32, fp16) and SOLOv2; then the whole zoo
-step 70 cuda_speedups_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
-  --repeats 15 --no-flops --no-train "${SPEEDUPS[@]}" --models "${CM[@]}" "SOLOv2 R-50" --out "$OUT/cuda_speedups_fp32.json"
-step 40 speedups_fp32 python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
-  --out "$OUT/speedups_fp32.json"
-step 40 speedups_fp16 python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
-  --precision fp16 --models "CenterMask R-50" "CenterMask V2-39" "CenterMask-Lite V-19" --out "$OUT/speedups_fp16.json"
+SPEEDUPS=(--fuse-conv-bn --channels-last --cuda-graph)
+# first what no earlier GPU run measured: CUDA graphs (identical outputs?), all speed-ups on the targets; then the rest
+step 60 cuda_graph_only python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
+  --no-fuse-conv-bn --no-channels-last --cuda-graph --models "CenterMask V2-39" "CenterMask R-50" \
+  "CenterMask-Lite V-19" --out "$OUT/cuda_graph_only.json"
+step 90 cuda_speedups_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+  --repeats 15 --no-flops --no-train "${SPEEDUPS[@]}" --models "${CM[@]}" --out "$OUT/cuda_speedups_fp32.json"
+step 70 cuda_speedups_fp16 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+  --repeats 15 --no-flops --no-train --precision fp16 "${SPEEDUPS[@]}" --models "${CM[@]:0:3}" \
+  --out "$OUT/cuda_speedups_fp16.json"
 TAIL=0 step 25 profile_v2-39_speedups python3 tools/analysis_tools/profile_predict.py --device cuda --rows 30 \
   "${SPEEDUPS[@]}"
 grep 'per test_step' "$OUT/profile_v2-39_speedups.log"
+step 40 speedups_fp32 python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
+  --out "$OUT/speedups_fp32.json"
+step 50 solov2_speedups python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
+  --repeats 15 --no-flops --no-train --fuse-conv-bn --channels-last --models "Mask R-CNN R-50" "SOLOv2 R-50" \
+  --out "$OUT/solov2_speedups.json"
 TAIL=60 step 200 cuda_fp32 python3 tools/analysis_tools/compare_models.py --device cuda --batch 8 --warmup 3 \
   --repeats 15 --no-flops --models "${ALL[@]}" --out "$OUT/cuda_fp32.json"
 step 40 device_outputs python3 tools/analysis_tools/check_device_outputs.py

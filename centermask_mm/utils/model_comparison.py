@@ -477,12 +477,12 @@ def measure_regime(models: Dict[str, tuple], results: Dict[str, dict], regime: s
 
 def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int = 1216, batch: int = 2,
             warmup: int = 1, repeats: int = 3, nms_input: int = 1000, train: bool = True, flops: bool = True,
-            precision: str = 'fp32', fuse_conv_bn: bool = False, channels_last: bool = False, log=print,
-            on_result=None) -> Dict[str, dict]:
+            precision: str = 'fp32', fuse_conv_bn: bool = False, channels_last: bool = False,
+            cuda_graph: bool = False, log=print, on_result=None) -> Dict[str, dict]:
     """Measure every model of ``names`` (keys of :data:`MODEL_ZOO`); see the module docstring for the regimes.
 
-    ``fuse_conv_bn`` / ``channels_last``: :func:`~centermask_mm.engine.speed_up_for_inference` applied to every model
-    alike for inference (after the counts, which stay those of the model as built; the training step is unchanged).
+    ``fuse_conv_bn`` / ``channels_last`` / ``cuda_graph``: :func:`~centermask_mm.engine.speed_up_for_inference`
+    applied to every model alike for inference (after the counts, which stay those of the model as built; the training step is unchanged).
 
     All models are built first (parameters, FLOPs, operator counts taken then, in fp32), then ``precision``
     (:data:`PRECISIONS`) is applied to each; then each regime is measured for all models together
@@ -492,7 +492,7 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
     boxes only, so mmdet's heads fail with half weights); the run goes on. ``on_result(results)`` is called after
     each phase and model (to save partial results)."""
     results = OrderedDict((name, dict(config=MODEL_ZOO[name], precision=precision, fuse_conv_bn=fuse_conv_bn,
-                                      channels_last=channels_last)) for name in names)
+                                      channels_last=channels_last, cuda_graph=cuda_graph)) for name in names)
     models = OrderedDict()  # name -> (model, precision context), the models still measured
 
     def report():
@@ -512,8 +512,8 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
             model = build_model(MODEL_ZOO[name], device)
             results[name].update(size_and_operators(model, one, flops, nms_input))
             models[name] = (model, set_precision(model, precision))
-            if fuse_conv_bn or channels_last:
-                speed_up_for_inference(model, fuse_conv_bn, channels_last)
+            if fuse_conv_bn or channels_last or cuda_graph:
+                speed_up_for_inference(model, fuse_conv_bn, channels_last, cuda_graph)
         except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
             fail(name, 'build and count', err)
         report()
@@ -593,7 +593,7 @@ def markdown(results: Dict[str, dict], batch: int) -> str:
 
 def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, width: int = 1216, warmup: int = 1,
                      repeats: int = 5, nms_input: int = 1000, precision: str = 'fp32', fuse_conv_bn: bool = True,
-                     channels_last: bool = True, log=print) -> Dict[str, dict]:
+                     channels_last: bool = True, cuda_graph: bool = False, log=print) -> Dict[str, dict]:
     """Each model of ``names`` as built and with :func:`~centermask_mm.engine.speed_up_for_inference`, timed
     round-robin in the trained-like regime (batch 1, the same random weights in both): per model the median ms of
     each and the median (min-max) of the per-round ratio sped-up / as built, and how far the sped-up predictions
@@ -604,7 +604,7 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
     for name in names:
         model = build_model(MODEL_ZOO[name], device)
         context = set_precision(model, precision)
-        fast = speed_up_for_inference(copy.deepcopy(model), fuse_conv_bn, channels_last)
+        fast = speed_up_for_inference(copy.deepcopy(model), fuse_conv_bn, channels_last, cuda_graph)
         pairs[name] = (model, fast, context)
         for key, net in (('as built', model), ('sped up', fast)):
             calls[f'{name}|{key}'] = lambda net=net, context=context: run_test_step(net, context, one)

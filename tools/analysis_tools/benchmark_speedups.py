@@ -1,7 +1,7 @@
 """How much the inference speed-ups (--fuse-conv-bn, --channels-last of tools/test.py) save, per model, in one run.
 
     python tools/analysis_tools/benchmark_speedups.py [--models NAME ...] [--device cpu|cuda] [--size H W]
-        [--repeats R] [--precision fp32|amp|fp16] [--no-fuse-conv-bn] [--no-channels-last] [--threads T] [--out F]
+        [--repeats R] [--precision fp32|amp|fp16] [--no-fuse-conv-bn] [--no-channels-last] [--cuda-graph] [--threads T] [--out F]
 
 Each model of compare_models' zoo is built with random weights and copied; the copy gets
 centermask_mm.engine.speed_up_for_inference. Both are timed round-robin (batch 1, trained-like regime; see
@@ -27,6 +27,8 @@ def main():
     parser.add_argument('--precision', default='fp32', choices=PRECISIONS)
     parser.add_argument('--no-fuse-conv-bn', action='store_true')
     parser.add_argument('--no-channels-last', action='store_true')
+    parser.add_argument('--cuda-graph', action='store_true',
+                        help='also replay backbone, neck and dense head from CUDA graphs (GPU only)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')
     parser.add_argument('--out', default=None, help='JSON file for the results')
     args = parser.parse_args()
@@ -34,7 +36,11 @@ def main():
         torch.set_num_threads(args.threads)
     results = compare_speedups(args.models, args.device, args.size[0], args.size[1], args.warmup, args.repeats,
                                precision=args.precision, fuse_conv_bn=not args.no_fuse_conv_bn,
-                               channels_last=not args.no_channels_last)
+                               channels_last=not args.no_channels_last, cuda_graph=args.cuda_graph)
+    speedups = [name for name, on in (('fuse_conv_bn', not args.no_fuse_conv_bn),
+                                       ('channels_last', not args.no_channels_last),
+                                       ('cuda_graph', args.cuda_graph)) if on]
+    print(f'\nsped up = {"+".join(speedups) or "nothing"}')
     print(f'\n{args.device} ({torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}, '
           f'{torch.get_num_threads()} threads), {args.precision}, {args.size[0]}x{args.size[1]}, batch 1, '
           f'median of {args.repeats} rounds\n')
@@ -47,7 +53,8 @@ def main():
               f'{r["max_sorted_score_diff"]:.1e} |')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(device=args.device, size=args.size, precision=args.precision, results=results), f,
+            json.dump(dict(device=args.device, size=args.size, precision=args.precision, speedups=speedups,
+                           results=results), f,
                       indent=1)
 
 

@@ -1,7 +1,7 @@
 """Side-by-side speed of CenterMask and mmdet's instance-segmentation models in one process (a benchmark, not a test).
 
     python tools/analysis_tools/compare_models.py [--device cpu|cuda] [--precision fp32|amp|fp16] [--size H W]
-        [--fuse-conv-bn] [--channels-last]
+        [--fuse-conv-bn] [--channels-last] [--cuda-graph]
         [--batch N] [--repeats R] [--models NAME ...] [--no-train] [--no-flops] [--cudnn-benchmark] [--threads T]
         [--out docs/benchmarks.json]
 
@@ -51,6 +51,8 @@ def parse_args():
                         help='every model with BatchNorm folded into its convolutions (inference)')
     parser.add_argument('--channels-last', action='store_true',
                         help='every model with channels-last convolutions (inference; mmcv ops fed NCHW)')
+    parser.add_argument('--cuda-graph', action='store_true',
+                        help='every model with backbone, neck and dense head replayed from CUDA graphs (GPU only)')
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
     parser.add_argument('--no-flops', action='store_true', help='skip both FLOP counts (device-independent, slow)')
     parser.add_argument('--cudnn-benchmark', action='store_true',
@@ -71,7 +73,7 @@ def main():
                    cuda=torch.version.cuda, mmcv=mmcv.__version__, mmdet=mmdet.__version__,
                    centermask_mm=centermask_mm.__version__, input=f'{args.size[0]}x{args.size[1]}',
                    batch=args.batch, repeats=args.repeats, nms_input=args.nms_input, precision=args.precision,
-                   fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
+                   fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last, cuda_graph=args.cuda_graph,
                    cudnn_benchmark=args.cudnn_benchmark)
     print(f'machine: {machine}')
     if osp.dirname(args.out):
@@ -83,7 +85,7 @@ def main():
 
     results = compare(args.models, args.device, args.size[0], args.size[1], args.batch, args.warmup, args.repeats,
                       args.nms_input, train=not args.no_train, flops=not args.no_flops, precision=args.precision,
-                      fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
+                      fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last, cuda_graph=args.cuda_graph,
                       on_result=save)
     print(markdown(results, args.batch))
     print(f'wrote {args.out}')

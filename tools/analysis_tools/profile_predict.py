@@ -1,7 +1,7 @@
 """Where one ``test_step`` spends its time: torch.profiler tables of a model of ``compare_models``'s zoo.
 
     python tools/analysis_tools/profile_predict.py [--model "CenterMask V2-39"] [--device cpu|cuda]
-        [--precision fp32|amp|fp16] [--size H W] [--nms-input 1000] [--rows 25] [--fuse-conv-bn] [--channels-last]
+        [--precision fp32|amp|fp16] [--size H W] [--nms-input 1000] [--rows 25] [--fuse-conv-bn] [--channels-last] [--cuda-graph]
 
 Random weights, the trained-like regime of ``compare_models`` (score thresholds 0, at most ``--nms-input``
 candidates into NMS). Prints the wall time of the profiled calls, the number of aten calls and CUDA kernel
@@ -30,11 +30,12 @@ def main():
     parser.add_argument('--rows', type=int, default=25)
     parser.add_argument('--fuse-conv-bn', action='store_true', help='BatchNorm folded into the convolutions')
     parser.add_argument('--channels-last', action='store_true', help='channels-last convolutions')
+    parser.add_argument('--cuda-graph', action='store_true', help='backbone, neck, head replayed from CUDA graphs')
     args = parser.parse_args()
     model = build_model(MODEL_ZOO[args.model], args.device)
     context = set_precision(model, args.precision)
-    if args.fuse_conv_bn or args.channels_last:
-        speed_up_for_inference(model, args.fuse_conv_bn, args.channels_last)
+    if args.fuse_conv_bn or args.channels_last or args.cuda_graph:
+        speed_up_for_inference(model, args.fuse_conv_bn, args.channels_last, args.cuda_graph)
     data = make_batch(1, *args.size)
     cuda = args.device.startswith('cuda')
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
