@@ -40,17 +40,18 @@ def _tensors(tree: Any) -> List[Tensor]:
 
 
 def _capture(fn: Callable, static_args: Tuple) -> Tuple[Callable[[], None], Any]:
-    """Record ``fn(*static_args)`` in a CUDA graph: ``(replay, static_outputs)``. A warm-up call on a side stream
-    first (cuDNN's algorithm choice, lazy initialisations and the allocator's first blocks must not happen during
-    the recording), as PyTorch's CUDA-graph documentation prescribes."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
+    """Record ``fn(*static_args)`` in a CUDA graph: ``(replay, static_outputs)``. A warm-up call first, on the
+    stream that then records (cuDNN's algorithm choice, the cuBLAS workspace of that stream, lazy initialisations and
+    the allocator's first blocks must not happen during the recording), as PyTorch's CUDA-graph notes prescribe."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
         fn(*static_args)
-    torch.cuda.current_stream().wait_stream(side)
+    stream.synchronize()
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, stream=stream):
         static_outputs = fn(*static_args)
+    torch.cuda.current_stream().wait_stream(stream)
     return graph.replay, static_outputs
 
 
