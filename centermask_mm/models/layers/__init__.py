@@ -1,4 +1,4 @@
 from .box_postprocess import final_boxes
-from .mask_paste import paste_masks_in_image
+from .mask_paste import paste_masks_in_image, paste_masks_in_images
 
-__all__ = ['final_boxes', 'paste_masks_in_image']
+__all__ = ['final_boxes', 'paste_masks_in_image', 'paste_masks_in_images']

@@ -1,5 +1,5 @@
 """The RoI side of CenterMask: mask and MaskIoU heads on FCOS's detections (ref §4.4, §4.5, §6)."""
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -9,9 +9,10 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import InstanceList
+from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..layers import final_boxes, paste_masks_in_image
+from ..layers import final_boxes, paste_masks_in_images
 
 
 @MODELS.register_module()
@@ -168,34 +169,62 @@ class CenterMaskRoIHead(StandardRoIHead):
         boxes = torch.minimum(torch.maximum(rois[:, 1:], -size), 2 * size)
         return torch.cat([rois[:, :1], boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2])], dim=1)
 
-    def paste_masks(self, mask_preds: Tuple[Tensor], results_list: InstanceList, batch_img_metas: List[dict],
+    def paste_masks(self, mask_preds: Sequence[Tensor], results_list: InstanceList, batch_img_metas: List[dict],
                     rescale: bool) -> InstanceList:
         """Final boxes and pasted masks (``test_cfg.postprocess``, see the class docstring).
 
         ``mask_preds[i]``: ``[n_i, num_classes, 28, 28]`` logits for the boxes of ``results_list[i]`` (in the
         resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
-        else ``img_shape``) here and the masks of the predicted classes are pasted into them, all boxes of an image
-        at once (:func:`final_boxes` then :func:`paste_masks_in_image`, the values of mmdet's ``FCNMaskHead`` paste;
-        the ONNX Runtime post-processing calls the same two functions).
+        else ``img_shape``) here and the masks of the predicted classes are pasted into them, all boxes of all
+        images at once (:func:`final_boxes` with per-box image sizes, then :func:`paste_masks_in_images`: the values
+        of mmdet's ``FCNMaskHead`` paste; the ONNX Runtime post-processing calls the same two functions). Two host
+        synchronisations for the batch (the boxes kept, the paste's region sizes).
         """
-        clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
         threshold = self.test_cfg.mask_thr_binary
-        for i, (preds, meta) in enumerate(zip(mask_preds, batch_img_metas)):
-            results = results_list[i]
-            out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])[:2]
-            keep, boxes = final_boxes(results.bboxes, out_h, out_w, meta['scale_factor'] if rescale else None, clip)
-            results = results[keep]
-            results.bboxes = boxes
-            preds = preds[keep]
-            if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste
-                meta = dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0))
-                results_list[i] = self.mask_head.predict_by_feat(
-                    (preds, ), [results], [meta], rcnn_test_cfg=self.test_cfg, rescale=True)[0]
-                continue
-            probs = self.mask_probs(preds, results.labels)
-            results.masks = paste_masks_in_image(probs, results.bboxes, out_h, out_w, threshold)
-            results_list[i] = results
-        return results_list
+        if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste, image by image
+            return [self._paste_soft_masks(preds, results, meta, rescale)
+                    for preds, results, meta in zip(mask_preds, results_list, batch_img_metas)]
+        clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
+        out_sizes = [tuple(int(v) for v in (meta['ori_shape'] if rescale else meta['img_shape'])[:2])
+                     for meta in batch_img_metas]
+        if len(results_list) == 1:
+            merged, preds, image_index = results_list[0], mask_preds[0], None
+            (out_h, out_w), scale = out_sizes[0], batch_img_metas[0]['scale_factor'] if rescale else None
+        else:
+            merged, preds = InstanceData.cat(results_list), torch.cat(list(mask_preds))
+            # per image: output size, scale factor, box count (one small host-to-device copy); per box: its image's
+            per_image = merged.bboxes.new_tensor(
+                [size + (tuple(meta['scale_factor'][:2]) if rescale else (1.0, 1.0)) + (len(results), )
+                 for size, meta, results in zip(out_sizes, batch_img_metas, results_list)])
+            image_index = torch.arange(len(results_list), device=preds.device).repeat_interleave(
+                per_image[:, 4].long(), output_size=len(merged))
+            per_box = per_image[image_index]  # [N, 5]: out_h, out_w, w_scale, h_scale, count
+            out_h, out_w, scale = per_box[:, 0], per_box[:, 1], per_box[:, 2:4] if rescale else None
+        keep, boxes = final_boxes(merged.bboxes, out_h, out_w, scale, clip)
+        merged = merged[keep]
+        merged.bboxes = boxes
+        masks = paste_masks_in_images(self.mask_probs(preds[keep], merged.labels), boxes, out_sizes,
+                                      None if image_index is None else image_index[keep], threshold)
+        if len(results_list) == 1:
+            merged.masks = masks[0]
+            return [merged]
+        pasted, start = [], 0
+        for image_masks in masks:
+            results = merged[start:start + len(image_masks)]
+            results.masks = image_masks
+            pasted.append(results)
+            start += len(image_masks)
+        return pasted
+
+    def _paste_soft_masks(self, preds: Tensor, results: InstanceData, meta: dict, rescale: bool) -> InstanceData:
+        out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])[:2]
+        clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
+        keep, boxes = final_boxes(results.bboxes, out_h, out_w, meta['scale_factor'] if rescale else None, clip)
+        results = results[keep]
+        results.bboxes = boxes
+        meta = dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0))
+        return self.mask_head.predict_by_feat((preds[keep], ), [results], [meta], rcnn_test_cfg=self.test_cfg,
+                                              rescale=True)[0]
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_data_samples: SampleList = None) -> tuple:

@@ -9,12 +9,12 @@ from centermask_mm.models.layers import paste_masks_in_image
 H, W = 97, 131
 
 
-def mmdet_paste(masks, boxes):
-    out = torch.zeros(len(boxes), H, W, dtype=torch.bool)
+def mmdet_paste(masks, boxes, height=H, width=W):
+    out = torch.zeros(len(boxes), height, width, dtype=torch.bool)
     for k, box in enumerate(boxes):
-        if box[2] <= 0 or box[0] >= W or box[3] <= 0 or box[1] >= H:
+        if box[2] <= 0 or box[0] >= width or box[3] <= 0 or box[1] >= height:
             continue  # mmdet raises on such a box; ours gives an empty mask
-        pasted, region = _do_paste_mask(masks[k:k + 1, None], box[None], H, W, skip_empty=True)
+        pasted, region = _do_paste_mask(masks[k:k + 1, None], box[None], height, width, skip_empty=True)
         out[k][region] = pasted[0] >= 0.5
     return out
 
@@ -36,3 +36,27 @@ def test_identical_to_mmdet_paste_on_random_boxes(monkeypatch, chunk):
 
 def test_no_boxes():
     assert paste_masks_in_image(torch.zeros(0, 28, 28), torch.zeros(0, 4), H, W).shape == (0, H, W)
+
+
+@pytest.mark.parametrize('chunk', [2**24, 700])
+def test_images_of_a_batch_pasted_at_once_equal_mmdet_paste_image_by_image(monkeypatch, chunk):
+    """Boxes of several images of different sizes (one without boxes) in one call: each image's masks are mmdet's
+    paste of its own boxes into its own size."""
+    monkeypatch.setattr(mask_paste, 'CHUNK_ELEMENTS', chunk)
+    gen = torch.Generator().manual_seed(1)
+    sizes, counts = [(97, 131), (60, 45), (80, 80), (33, 150)], [5, 0, 7, 3]
+    masks, boxes, expected = [], [], []
+    for (h, w), n in zip(sizes, counts):
+        m = torch.rand(n, 28, 28, generator=gen)
+        corner = torch.rand(n, 2, generator=gen) * torch.tensor([w + 20., h + 20.]) - 10
+        b = torch.cat([corner, corner + torch.rand(n, 2, generator=gen) * torch.tensor([w * 0.8, h * 0.8])], 1)
+        expected.append(mmdet_paste(m, b, h, w))
+        masks.append(m)
+        boxes.append(b)
+    image_index = torch.cat([torch.full((n, ), i) for i, n in enumerate(counts)])
+    pasted = mask_paste.paste_masks_in_images(torch.cat(masks), torch.cat(boxes), sizes, image_index)
+    assert [tuple(p.shape) for p in pasted] == [(n, h, w) for (h, w), n in zip(sizes, counts)]
+    for i, (got, want) in enumerate(zip(pasted, expected)):
+        assert torch.equal(got, want), i
+    with pytest.raises(ValueError, match='image_index'):
+        mask_paste.paste_masks_in_images(torch.cat(masks), torch.cat(boxes), sizes)

@@ -140,3 +140,34 @@ def test_zero_size_fcos_box_survives_nms_and_is_dropped_at_the_end(min_bbox_size
 def test_invalid_postprocess_is_refused_with_the_choices():
     with pytest.raises(ValueError, match=r"one of \('detectron2', 'mmdet'\)"):
         roi_head('d2')
+
+
+@pytest.mark.parametrize('postprocess', ['detectron2', 'mmdet'])
+@pytest.mark.parametrize('rescale', [True, False])
+def test_batch_paste_equals_pasting_each_image_alone(postprocess, rescale):
+    """All images' boxes are finished and pasted at once (per-box output sizes and scale factors): the same
+    detections and masks as each image alone, including an image without detections and boxes outside."""
+    head = roi_head(postprocess)
+    gen = torch.Generator().manual_seed(0)
+    metas = [dict(img_shape=(200, 240), ori_shape=(100, 120), scale_factor=(2.0, 2.0)),
+             dict(img_shape=(150, 150), ori_shape=(100, 100), scale_factor=(1.5, 1.5)),
+             dict(img_shape=(128, 96), ori_shape=(256, 190), scale_factor=(0.505, 0.5)),
+             dict(img_shape=(64, 64), ori_shape=(64, 64), scale_factor=(1.0, 1.0))]
+    results_list, logits = [], []
+    for meta, n in zip(metas, [6, 0, 9, 4]):
+        h, w = meta['img_shape']
+        corner = torch.rand(n, 2, generator=gen) * torch.tensor([w * 1.2, h * 1.2]) - torch.tensor([w, h]) * 0.1
+        boxes = torch.cat([corner, corner + torch.rand(n, 2, generator=gen) * torch.tensor([w / 2, h / 2])], 1)
+        results_list.append(InstanceData(bboxes=boxes, scores=torch.rand(n, generator=gen),
+                                         labels=torch.randint(0, 80, (n, ), generator=gen),
+                                         mask_scores=torch.rand(n, generator=gen)))
+        logits.append(torch.randn(n, 80, 28, 28, generator=gen))
+    batch = head.paste_masks(tuple(logits), [r.clone() for r in results_list], metas, rescale=rescale)
+    for i, (meta, results, preds) in enumerate(zip(metas, results_list, logits)):
+        alone = head.paste_masks((preds, ), [results.clone()], [meta], rescale=rescale)[0]
+        assert len(batch[i]) == len(alone) and set(batch[i].keys()) == set(alone.keys()), i
+        for key in alone.keys():
+            assert torch.equal(batch[i].get(key), alone.get(key)), (i, key)
+        out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])
+        assert batch[i].masks.shape[1:] == (out_h, out_w)
+    assert len(batch[1]) == 0 and sum(len(r) for r in batch) > 10
