@@ -133,11 +133,10 @@ class CenterMaskFCOSHead(FCOSHead):
 
         # bbox_pred [B, 4, N] over all locations of all levels, in float32 (see select_candidates)
         if self.training and self.norm_on_bbox:  # FCOSHead keeps these in stride units while training
-            regs = [r.detach().flatten(2) * (s[0] if isinstance(s, tuple) else s)
-                    for r, s in zip(bbox_preds, self.strides)]
+            regs = [r.flatten(2) * (s[0] if isinstance(s, tuple) else s) for r, s in zip(bbox_preds, self.strides)]
         else:
-            regs = [r.detach().flatten(2) for r in bbox_preds]
-        regs = torch.cat(regs, 2).float().transpose(1, 2)  # [B, N, 4]
+            regs = [r.flatten(2) for r in bbox_preds]
+        regs = torch.cat(regs, 2).detach().float().transpose(1, 2)  # [B, N, 4]
 
         # the candidates of every image in one flat list, image by image and in the order of index
         if len(batch_img_metas) == 1:  # no host synchronisation for the split (and none frozen while tracing)
@@ -178,8 +177,8 @@ class CenterMaskFCOSHead(FCOSHead):
         Decoding runs in float32 whatever the network's precision (no-op in fp32; a half-precision model would
         otherwise round box coordinates to 1 px above 1024 and give NMS half boxes)."""
         num_images, num_classes = cls_scores[0].shape[0], self.cls_out_channels
-        cls = torch.cat([c.detach().flatten(2) for c in cls_scores], 2).float().sigmoid()  # [B, C, N]
-        ctr = torch.cat([c.detach().flatten(2) for c in score_factors], 2).float().sigmoid()  # [B, 1, N]
+        cls = torch.cat([c.flatten(2) for c in cls_scores], 2).detach().float().sigmoid()  # [B, C, N]
+        ctr = torch.cat([c.flatten(2) for c in score_factors], 2).detach().float().sigmoid()  # [B, 1, N]
         score_thr = cfg.get('score_thr', 0.05)
         scores = torch.where(cls > score_thr, cls * ctr, -1.0).transpose(1, 2).reshape(num_images, -1)
         nms_pre = cfg.get('nms_pre', -1)
