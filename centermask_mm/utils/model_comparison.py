@@ -165,7 +165,9 @@ def cap_nms_input(k: Optional[int]):
     import mmdet.models.dense_heads.base_dense_head as dense
     import mmdet.models.dense_heads.rtmdet_ins_head as rtmdet_ins
     import mmdet.models.layers.bbox_nms as bbox_nms
-    modules = (dense, rtmdet_ins, bbox_nms)
+
+    import centermask_mm.models.dense_heads.centermask_fcos_head as centermask_fcos
+    modules = (dense, rtmdet_ins, bbox_nms, centermask_fcos)
     original = bbox_nms.batched_nms
     solov2_single = SOLOV2Head._predict_by_feat_single
 

@@ -114,3 +114,31 @@ def test_compare_speedups_times_both_and_keeps_the_predictions():
     row = results['CenterMask-Lite V-19-slim-dw']
     assert len(row['ratio']['per_round']) == 2 and row['sped_up']['median_ms'] > 0
     assert row['detections'] == [50, 50] and row['max_sorted_score_diff'] < 1e-4
+
+
+def test_trained_like_regime_caps_the_centermask_nms_input(monkeypatch):
+    """CenterMask's FCOS head runs mmcv's NMS itself: the cap must reach it (counted in mmcv's ``nms``)."""
+    import sys
+
+    import mmcv.ops  # noqa: F401
+    import torch
+
+    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, cap_nms_input, make_batch
+    mmcv_nms = sys.modules['mmcv.ops.nms']  # the module (mmcv.ops.nms is also the function's name)
+    sizes, nms = [], mmcv_nms.nms
+
+    def counting_nms(boxes, scores, *args, **kwargs):
+        sizes.append(len(boxes))
+        return nms(boxes, scores, *args, **kwargs)
+
+    monkeypatch.setattr(mmcv_nms, 'nms', counting_nms)
+    model = build_model(MODEL_ZOO['CenterMask-Lite V-19'], 'cpu')
+    data = make_batch(2, 96, 128)
+    with torch.no_grad():
+        model.test_step(data)
+        uncapped = list(sizes)
+        sizes.clear()
+        with cap_nms_input(100):
+            model.test_step(data)
+    assert len(uncapped) == 2 and min(uncapped) > 100
+    assert sizes == [100, 100]

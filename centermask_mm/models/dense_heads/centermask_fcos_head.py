@@ -6,6 +6,7 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 import torchvision
+from mmcv.ops import batched_nms
 from mmdet.models.dense_heads import FCOSHead
 from mmdet.models.task_modules.prior_generators import MlvlPointGenerator
 from mmdet.registry import MODELS
@@ -138,31 +139,43 @@ class CenterMaskFCOSHead(FCOSHead):
             regs = [r.flatten(2) for r in bbox_preds]
         regs = torch.cat(regs, 2).detach().float().transpose(1, 2)  # [B, N, 4]
 
+        # every candidate decoded (cheap), so that the box-size filter joins the score filter in one selection
+        prior_index, labels = index // num_classes, index % num_classes  # [B, K]
+        bboxes = self.bbox_coder.decode(priors[prior_index.flatten()].float(),
+                                        regs.gather(1, prior_index[..., None].expand(-1, -1, 4)).flatten(0, 1))
+        bboxes = bboxes.view(*index.shape, 4)  # [B, K, 4]
+        if cfg.get('clip_bbox', False):  # as mmdet's decode with max_shape (maskrcnn-benchmark's decoding)
+            bounds = bboxes.new_tensor([[w, h, w, h] for h, w in (meta['img_shape'][:2] for meta in batch_img_metas)])
+            bboxes = torch.minimum(bboxes.clamp(min=0), bounds[:, None, :])
+        valid = scores >= 0
+        min_bbox_size = cfg.get('min_bbox_size', -1)
+        if min_bbox_size >= 0 and not rescale:  # mmdet filters after rescaling: then _bbox_post_process does
+            valid = valid & (bboxes[..., 2] - bboxes[..., 0] > min_bbox_size) & \
+                (bboxes[..., 3] - bboxes[..., 1] > min_bbox_size)
+
         # the candidates of every image in one flat list, image by image and in the order of index
         if len(batch_img_metas) == 1:  # no host synchronisation for the split (and none frozen while tracing)
-            keep = (scores[0] >= 0).nonzero(as_tuple=True)[0]
-            scores, index, image_index, counts = scores[0, keep], index[0, keep], None, None
+            keep = valid[0].nonzero(as_tuple=True)[0]
+            bboxes, scores, labels, counts = bboxes[0, keep], scores[0, keep], labels[0, keep], None
         else:
-            valid = scores >= 0
             image_index, keep = valid.nonzero(as_tuple=True)
-            scores, index, counts = scores[image_index, keep], index[image_index, keep], valid.sum(1).tolist()
-        prior_index, labels = index // num_classes, index % num_classes
-        bboxes = self.bbox_coder.decode(priors[prior_index].float(),
-                                        regs[0, prior_index] if image_index is None else regs[image_index, prior_index])
+            bboxes, scores, labels = bboxes[image_index, keep], scores[image_index, keep], labels[image_index, keep]
+            counts = valid.sum(1).tolist()
         if cfg.get('score_sqrt', True):
             scores = scores.sqrt()
         per_image = zip(bboxes.split(counts), scores.split(counts), labels.split(counts)) if counts else \
             [(bboxes, scores, labels)]
         results_list = []
         for (image_bboxes, image_scores, image_labels), img_meta in zip(per_image, batch_img_metas):
-            if cfg.get('clip_bbox', False):  # as mmdet's decode with max_shape (maskrcnn-benchmark's decoding)
-                height, width = img_meta['img_shape'][:2]
-                image_bboxes = torch.stack([image_bboxes[:, 0].clamp(0, width), image_bboxes[:, 1].clamp(0, height),
-                                            image_bboxes[:, 2].clamp(0, width), image_bboxes[:, 3].clamp(0, height)],
-                                           dim=1)
             results = InstanceData(bboxes=image_bboxes, scores=image_scores, labels=image_labels)
-            results_list.append(self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms,
-                                                        img_meta=img_meta))
+            if rescale or is_tracing():
+                results = self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)
+            elif with_nms and len(results) > 0:  # mmdet's _bbox_post_process after its (here done) size filter
+                det_bboxes, keep = batched_nms(image_bboxes, image_scores, image_labels, cfg.nms)
+                keep = keep[:cfg.max_per_img]
+                results = InstanceData(bboxes=image_bboxes[keep], scores=det_bboxes[:cfg.max_per_img, -1],
+                                       labels=image_labels[keep])
+            results_list.append(results)
         return results_list
 
     def select_candidates(self, cls_scores: List[Tensor], score_factors: List[Tensor],

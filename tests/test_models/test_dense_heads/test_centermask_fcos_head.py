@@ -198,3 +198,27 @@ def test_decoding_in_training_is_detached():
                                    cfg=decode_cfg(nms_pre=30, score_thr=0.3))
     assert all(t.requires_grad for t in inputs) and sum(len(r) for r in results) > 0
     assert not any(r.bboxes.requires_grad or r.scores.requires_grad for r in results)
+
+
+@pytest.mark.parametrize('min_bbox_size, clip_bbox', [(-1, False), (0, True), (25, False), (25, True)])
+def test_size_filter_and_nms_equal_mmdet_bbox_post_process(min_bbox_size, clip_bbox):
+    """The size filter (done on the whole batch before the selection) and the NMS step give exactly mmdet's
+    ``_bbox_post_process`` applied to the unfiltered candidates of each image."""
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+    head, cls, reg, ctr, _ = multi_level_head_and_outputs(3, seed=5)
+    metas = [dict(img_shape=(96, 128)), dict(img_shape=(50, 70)), dict(img_shape=(90, 128))]
+    cfg = decode_cfg(nms_pre=40, score_thr=0.1, max_per_img=9, min_bbox_size=min_bbox_size, clip_bbox=clip_bbox)
+    got = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg)
+    unfiltered = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=ConfigDict(cfg, min_bbox_size=-1),
+                                      with_nms=False)
+    filtered = 0
+    for ours, candidates, meta in zip(got, unfiltered, metas):
+        if min_bbox_size >= 0:
+            wh = candidates.bboxes[:, 2:] - candidates.bboxes[:, :2]
+            filtered += int((wh <= min_bbox_size).any(1).sum())
+        expected = BaseDenseHead._bbox_post_process(head, candidates, cfg, rescale=False, with_nms=True,
+                                                    img_meta=meta)
+        assert 0 < len(ours) <= 9
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(getattr(ours, key), getattr(expected, key)), key
+    assert filtered > 0 or min_bbox_size < 0  # the filter had something to do
