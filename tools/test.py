@@ -25,6 +25,8 @@ def split_speedup_flags(argv):
 
 if __name__ == '__main__':
     speedups, mmdet_argv = split_speedup_flags(sys.argv[1:])
+    if '-h' in mmdet_argv or '--help' in mmdet_argv:  # ours first, then mmdet's parser prints its flags and exits
+        print(__doc__)
 
     def patch(tool_module):
         use_cpu_distributed_runner(tool_module)

@@ -48,6 +48,12 @@ def test_test_tool_evaluates_and_dumps(trained, tmp_path):
     assert out.exists()
 
 
+def test_test_tool_help_lists_the_speedup_flags_and_mmdets():
+    log = run('tools/test.py', '--help')
+    assert '--fuse-conv-bn' in log and '--channels-last' in log  # ours
+    assert '--show-dir' in log and '--cfg-options' in log  # mmdet's
+
+
 def test_get_flops_counts_the_mask_branch(trained):
     config, _, _ = trained
     log = run('tools/analysis_tools/get_flops.py', str(config), '--num-images', '1')
