@@ -598,25 +598,32 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
                      channels_last: bool = True, cuda_graph: bool = False, log=print) -> Dict[str, dict]:
     """Each model of ``names`` as built and with :func:`~centermask_mm.engine.speed_up_for_inference`, timed
     round-robin in the trained-like regime (batch 1, the same random weights in both): per model the median ms of
-    each and the median (min-max) of the per-round ratio sped-up / as built, and how far the sped-up predictions
-    are from the others (largest difference of the score-sorted scores; random weights give near-tied scores, so
-    the detections are compared as sorted lists)."""
-    calls, results, pairs = OrderedDict(), OrderedDict(), OrderedDict()
+    each and the median (min-max) of the per-round ratio sped-up / as built, how far the sped-up predictions are
+    from the others (largest difference of the score-sorted scores; random weights give near-tied scores, so the
+    detections are compared as sorted lists) and whether they are identical (``torch.equal`` on every field: what
+    CUDA-graph replay alone must give). A model that fails gets ``error`` instead, and the others go on."""
+    calls, results, pairs, outputs = OrderedDict(), OrderedDict(), OrderedDict(), OrderedDict()
     one = make_batch(1, height, width)
+
+    def failed(call, err):
+        log(f'{call}: FAILED ({type(err).__name__}: {err})')
+        results[call.split('|')[0]] = dict(error=f'{call}: {type(err).__name__}: {err}'[:500])
+
     for name in names:
-        model = build_model(MODEL_ZOO[name], device)
-        context = set_precision(model, precision)
-        fast = speed_up_for_inference(copy.deepcopy(model), fuse_conv_bn, channels_last, cuda_graph)
+        try:  # a model that fails to build, speed up or predict gets an error row; the others are still measured
+            model = build_model(MODEL_ZOO[name], device)
+            context = set_precision(model, precision)
+            fast = speed_up_for_inference(copy.deepcopy(model), fuse_conv_bn, channels_last, cuda_graph)
+            with cap_nms_input(nms_input), torch.no_grad():
+                outputs[name] = [run_test_step(net, context, one)[0].pred_instances for net in (model, fast)]
+        except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
+            failed(name, err)
+            continue
         pairs[name] = (model, fast, context)
         for key, net in (('as built', model), ('sped up', fast)):
             calls[f'{name}|{key}'] = lambda net=net, context=context: run_test_step(net, context, one)
 
-    def failed(call, err):
-        log(f'{call}: FAILED ({type(err).__name__}: {err})')
-
     with cap_nms_input(nms_input), torch.no_grad():
-        outputs = {name: [run_test_step(net, ctx, one)[0].pred_instances for net in (model, fast)]
-                   for name, (model, fast, ctx) in pairs.items()}
         times = time_round_robin(calls, device, warmup, repeats, failed)
     for name, (before, after) in outputs.items():
         if f'{name}|as built' not in times or f'{name}|sped up' not in times:
@@ -625,8 +632,11 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
         score_diff = (before.scores.sort(descending=True).values -
                       after.scores.sort(descending=True).values).abs().max().item() if len(before) == len(after) \
             else float('inf')
+        identical = len(before) == len(after) and all(torch.equal(before.get(key), after.get(key))
+                                                      for key in before.keys() if isinstance(before.get(key), torch.Tensor))
         results[name] = dict(as_built=_summary(plain), sped_up=_summary(fast), ratio=ratios_to_baseline(fast, plain),
-                             detections=[len(before), len(after)], max_sorted_score_diff=score_diff)
+                             detections=[len(before), len(after)], max_sorted_score_diff=score_diff,
+                             identical_outputs=identical)
         log(f'{name}: {_ms(statistics.median(plain))} -> {_ms(statistics.median(fast))} ms, '
-            f'{results[name]["ratio"]["median"]:.2f}x, score diff {score_diff:.1e}')
+            f'{results[name]["ratio"]["median"]:.2f}x, score diff {score_diff:.1e}, identical outputs {identical}')
     return results

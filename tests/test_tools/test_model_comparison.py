@@ -114,6 +114,20 @@ def test_compare_speedups_times_both_and_keeps_the_predictions():
     row = results['CenterMask-Lite V-19-slim-dw']
     assert len(row['ratio']['per_round']) == 2 and row['sped_up']['median_ms'] > 0
     assert row['detections'] == [50, 50] and row['max_sorted_score_diff'] < 1e-4
+    assert row['identical_outputs'] is False  # folded BatchNorm changes the rounding
+
+
+def test_compare_speedups_reports_a_failing_model_and_goes_on():
+    """cuda_graph on the CPU fails at the speed-up: each model gets an error row, nothing raises; without it the
+    graph-free speed-ups of one model that does run are measured (identical outputs when nothing is changed)."""
+    from centermask_mm.utils.model_comparison import compare_speedups
+    logged = []
+    results = compare_speedups(['CenterMask-Lite V-19-slim-dw'], height=96, width=128, warmup=0, repeats=1,
+                               cuda_graph=True, log=logged.append)
+    assert 'CUDA device' in results['CenterMask-Lite V-19-slim-dw']['error'] and 'FAILED' in logged[0]
+    results = compare_speedups(['CenterMask-Lite V-19-slim-dw'], height=96, width=128, warmup=0, repeats=1,
+                               fuse_conv_bn=False, channels_last=False, log=logged.append)
+    assert results['CenterMask-Lite V-19-slim-dw']['identical_outputs'] is True
 
 
 def test_trained_like_regime_caps_the_centermask_nms_input(monkeypatch):

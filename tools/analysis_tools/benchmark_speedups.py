@@ -44,13 +44,16 @@ def main():
     print(f'\n{args.device} ({torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}, '
           f'{torch.get_num_threads()} threads), {args.precision}, {args.size[0]}x{args.size[1]}, batch 1, '
           f'median of {args.repeats} rounds\n')
-    print('| model | as built ms | sped up ms | ratio (per round) | detections | sorted-score diff |')
-    print('|---|---|---|---|---|---|')
+    print('| model | as built ms | sped up ms | ratio (per round) | detections | sorted-score diff | identical |')
+    print('|---|---|---|---|---|---|---|')
     for name, r in results.items():
+        if 'error' in r:
+            print(f'| {name} | FAILED: {r["error"]} | | | | | |')
+            continue
         ratio = r['ratio']
         print(f'| {name} | {r["as_built"]["median_ms"]:.1f} | {r["sped_up"]["median_ms"]:.1f} | '
               f'{ratio["median"]:.2f} ({ratio["min"]:.2f}-{ratio["max"]:.2f}) | {r["detections"][0]} | '
-              f'{r["max_sorted_score_diff"]:.1e} |')
+              f'{r["max_sorted_score_diff"]:.1e} | {"yes" if r["identical_outputs"] else "no"} |')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(device=args.device, size=args.size, precision=args.precision, speedups=speedups,
