@@ -1,8 +1,9 @@
 """Inference-only speed-ups of a built detector: BatchNorm folded into the convolutions, channels-last tensors, and
 (on a GPU, opt-in) CUDA-graph replay of the backbone, neck and dense head.
 
-The first two leave the predictions unchanged up to float rounding (``tests/test_engine/test_inference_speedup.py`` compares
-them before and after) and both are for inference only: a folded model has no BatchNorm left to train.
+The first two leave the predictions unchanged up to float rounding (``tests/test_engine/test_inference_speedup.py``
+compares them before and after), CUDA-graph replay leaves them identical, and all are for inference only: a folded
+model has no BatchNorm left to train.
 
 * **Folded BatchNorm** (``fuse_conv_bn``): mmcv's :func:`mmcv.cnn.fuse_conv_bn`, which replaces each BatchNorm that
   directly follows a ``Conv2d`` by ``Identity`` and scales that convolution's weight and bias by the frozen

@@ -484,7 +484,8 @@ def compare(names: List[str], device: str = 'cpu', height: int = 800, width: int
     """Measure every model of ``names`` (keys of :data:`MODEL_ZOO`); see the module docstring for the regimes.
 
     ``fuse_conv_bn`` / ``channels_last`` / ``cuda_graph``: :func:`~centermask_mm.engine.speed_up_for_inference`
-    applied to every model alike for inference (after the counts, which stay those of the model as built; the training step is unchanged).
+    applied to every model alike for inference (after the counts, which stay those of the model as built; the
+    training step is unchanged).
 
     All models are built first (parameters, FLOPs, operator counts taken then, in fp32), then ``precision``
     (:data:`PRECISIONS`) is applied to each; then each regime is measured for all models together
@@ -632,8 +633,9 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
         score_diff = (before.scores.sort(descending=True).values -
                       after.scores.sort(descending=True).values).abs().max().item() if len(before) == len(after) \
             else float('inf')
-        identical = len(before) == len(after) and all(torch.equal(before.get(key), after.get(key))
-                                                      for key in before.keys() if isinstance(before.get(key), torch.Tensor))
+        identical = len(before) == len(after) and all(
+            torch.equal(before.get(key), after.get(key)) for key in before.keys()
+            if isinstance(before.get(key), torch.Tensor))
         results[name] = dict(as_built=_summary(plain), sped_up=_summary(fast), ratio=ratios_to_baseline(fast, plain),
                              detections=[len(before), len(after)], max_sorted_score_diff=score_diff,
                              identical_outputs=identical)

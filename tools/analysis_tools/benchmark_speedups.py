@@ -1,7 +1,8 @@
 """How much the inference speed-ups (--fuse-conv-bn, --channels-last of tools/test.py) save, per model, in one run.
 
     python tools/analysis_tools/benchmark_speedups.py [--models NAME ...] [--device cpu|cuda] [--size H W]
-        [--repeats R] [--precision fp32|amp|fp16] [--no-fuse-conv-bn] [--no-channels-last] [--cuda-graph] [--threads T] [--out F]
+        [--repeats R] [--precision fp32|amp|fp16] [--no-fuse-conv-bn] [--no-channels-last] [--cuda-graph]
+        [--threads T] [--out F]
 
 Each model of compare_models' zoo is built with random weights and copied; the copy gets
 centermask_mm.engine.speed_up_for_inference. Both are timed round-robin (batch 1, trained-like regime; see

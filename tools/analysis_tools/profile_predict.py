@@ -7,8 +7,8 @@
 Random weights, the trained-like regime of ``compare_models`` (score thresholds 0, at most ``--nms-input``
 candidates into NMS). Prints the wall time of the profiled calls, the number of aten calls, sync-like ops
 (``compare_models``'s ``SYNC_OPS``; on a CPU run the host reads ``.tolist()`` / ``.item()`` do not show as
-operators) and CUDA kernel launches per call, and the operators sorted by self device time and by self CPU time (host-side cost, which
-dominates a launch-bound GPU run).
+operators) and CUDA kernel launches per call, and the operators sorted by self device time and by self CPU time
+(host-side cost, which dominates a launch-bound GPU run).
 """
 import argparse
 import time
