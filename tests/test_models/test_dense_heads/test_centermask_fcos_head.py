@@ -175,16 +175,18 @@ def test_batch_decoding_equals_the_per_level_algorithm_image_by_image(clip_bbox)
             assert lbl == elbl and s == pytest.approx(es, abs=1e-7) and box == pytest.approx(ebox, abs=1e-5)
 
 
-def test_batch_decoding_with_nms_equals_decoding_each_image_alone():
+@pytest.mark.parametrize('rescale', [False, True])
+def test_batch_decoding_with_nms_equals_decoding_each_image_alone(rescale):
     head, cls, reg, ctr, _ = multi_level_head_and_outputs(4, seed=3)
     for level in cls:
         level[1] = -20.0  # an image without any candidate among images with some
-    metas = [dict(img_shape=(96, 128))] * 4
-    cfg = decode_cfg(nms_pre=40, score_thr=0.2, max_per_img=7)
-    batch = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg)
+    metas = [dict(img_shape=(96, 128), scale_factor=(s, s * 1.1)) for s in (1.0, 2.0, 0.5, 1.5)]
+    cfg = decode_cfg(nms_pre=40, score_thr=0.2, max_per_img=7, min_bbox_size=10)
+    batch = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg, rescale=rescale)
     for i, ours in enumerate(batch):
         alone = head.predict_by_feat([c[i:i + 1] for c in cls], [r[i:i + 1] for r in reg],
-                                     [c[i:i + 1] for c in ctr], batch_img_metas=metas[:1], cfg=cfg)[0]
+                                     [c[i:i + 1] for c in ctr], batch_img_metas=metas[i:i + 1], cfg=cfg,
+                                     rescale=rescale)[0]
         for key in ('bboxes', 'scores', 'labels'):
             assert torch.equal(getattr(ours, key), getattr(alone, key)), (i, key)
     assert [len(r) for r in batch][1] == 0 and all(0 < len(r) <= 7 for i, r in enumerate(batch) if i != 1)
