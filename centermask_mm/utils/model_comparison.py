@@ -603,7 +603,7 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
     from the others (largest difference of the score-sorted scores; random weights give near-tied scores, so the
     detections are compared as sorted lists) and whether they are identical (``torch.equal`` on every field: what
     CUDA-graph replay alone must give). A model that fails gets ``error`` instead, and the others go on."""
-    calls, results, pairs, outputs = OrderedDict(), OrderedDict(), OrderedDict(), OrderedDict()
+    calls, results, outputs = OrderedDict(), OrderedDict(), OrderedDict()
     one = make_batch(1, height, width)
 
     def failed(call, err):
@@ -620,7 +620,6 @@ def compare_speedups(names: List[str], device: str = 'cpu', height: int = 800, w
         except Exception as err:  # noqa: BLE001  (a benchmark row, not a library path: report and go on)
             failed(name, err)
             continue
-        pairs[name] = (model, fast, context)
         for key, net in (('as built', model), ('sped up', fast)):
             calls[f'{name}|{key}'] = lambda net=net, context=context: run_test_step(net, context, one)
 

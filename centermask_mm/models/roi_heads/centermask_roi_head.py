@@ -1,5 +1,5 @@
 """The RoI side of CenterMask: mask and MaskIoU heads on FCOS's detections (ref §4.4, §4.5, §6)."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -122,7 +122,7 @@ class CenterMaskRoIHead(StandardRoIHead):
         num_per_img = [len(res) for res in results_list]
         for results, scores in zip(results_list, mask_scores.split(num_per_img)):
             results.mask_scores = scores
-        return self.paste_masks(mask_preds.split(num_per_img), results_list, batch_img_metas, rescale)
+        return self.paste_masks(mask_preds, results_list, batch_img_metas, rescale)
 
     def mask_logits_and_scores(self, x: Tuple[Tensor], mask_rois: Tensor, results_list: InstanceList,
                                batch_img_metas: List[dict]) -> Tuple[Tensor, Tensor]:
@@ -169,18 +169,25 @@ class CenterMaskRoIHead(StandardRoIHead):
         boxes = torch.minimum(torch.maximum(rois[:, 1:], -size), 2 * size)
         return torch.cat([rois[:, :1], boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2])], dim=1)
 
-    def paste_masks(self, mask_preds: Sequence[Tensor], results_list: InstanceList, batch_img_metas: List[dict],
-                    rescale: bool) -> InstanceList:
+    def paste_masks(self, mask_preds: Union[Tensor, Sequence[Tensor]], results_list: InstanceList,
+                    batch_img_metas: List[dict], rescale: bool) -> InstanceList:
         """Final boxes and pasted masks (``test_cfg.postprocess``, see the class docstring).
 
-        ``mask_preds[i]``: ``[n_i, num_classes, 28, 28]`` logits for the boxes of ``results_list[i]`` (in the
-        resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
+        ``mask_preds``: ``[N, num_classes, 28, 28]`` logits for the boxes of all images in order (as
+        :meth:`mask_logits_and_scores` gives them), or per image ``mask_preds[i]`` ``[n_i, num_classes, 28, 28]`` for
+        the boxes of ``results_list[i]`` (in the resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
         else ``img_shape``) here and the masks of the predicted classes are pasted into them, all boxes of all
         images at once (:func:`final_boxes` with per-box image sizes, then :func:`paste_masks_in_images`: the values
         of mmdet's ``FCNMaskHead`` paste; the ONNX Runtime post-processing calls the same two functions). Two host
         synchronisations for the batch (the boxes kept, the paste's region sizes).
         """
         threshold = self.test_cfg.mask_thr_binary
+        if isinstance(mask_preds, Tensor):
+            all_preds = mask_preds
+            if threshold < 0:
+                mask_preds = mask_preds.split([len(results) for results in results_list])
+        else:
+            all_preds = mask_preds[0] if len(mask_preds) == 1 else torch.cat(list(mask_preds))
         if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste, image by image
             return [self._paste_soft_masks(preds, results, meta, rescale)
                     for preds, results, meta in zip(mask_preds, results_list, batch_img_metas)]
@@ -188,10 +195,10 @@ class CenterMaskRoIHead(StandardRoIHead):
         out_sizes = [tuple(int(v) for v in (meta['ori_shape'] if rescale else meta['img_shape'])[:2])
                      for meta in batch_img_metas]
         if len(results_list) == 1:
-            merged, preds, image_index = results_list[0], mask_preds[0], None
+            merged, preds, image_index = results_list[0], all_preds, None
             (out_h, out_w), scale = out_sizes[0], batch_img_metas[0]['scale_factor'] if rescale else None
         else:
-            merged, preds = InstanceData.cat(results_list), torch.cat(list(mask_preds))
+            merged, preds = InstanceData.cat(results_list), all_preds
             # per image: output size, scale factor, box count (one small host-to-device copy); per box: its image's
             per_image = merged.bboxes.new_tensor(
                 [size + (tuple(meta['scale_factor'][:2]) if rescale else (1.0, 1.0)) + (len(results), )
