@@ -85,7 +85,7 @@ def test_residual_off_and_v1_have_no_identity_mapping():
 
 def test_se_and_no_attention_swap_the_attention_module():
     types = lambda m: {type(b.attn).__name__ for s in m.backbone.stages for b in s.blocks}  # noqa: E731
-    assert types(build(PARENT)[1]) == {'ChannelAttention'}
+    assert types(build(PARENT)[1]) == {'EffectiveSELayer'}
     assert types(build(('ablations', 'centermask_v2-39-se_fpn_ms-3x_coco.py'))[1]) == {'SELayer'}
     assert types(build(('ablations', 'centermask_v2-39-noattn_fpn_ms-3x_coco.py'))[1]) == {'NoneType'}
 

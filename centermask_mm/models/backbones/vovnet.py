@@ -19,9 +19,9 @@ from mmengine.model import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 #: ``attn`` choices. 'ese' is effective Squeeze-Excitation (ref §2): global average pool -> one 1x1 conv with bias
-#: -> hard-sigmoid relu6(x+3)/6 -> multiply; mmdet's ``ChannelAttention`` is exactly that module (its parameters
-#: are named ``fc.weight``/``fc.bias`` like the reference ``ese.fc``). 'se' is the original two-FC SE (ratio 16,
-#: ReLU, sigmoid) for the eSE-vs-SE ablation.
+#: -> hard-sigmoid relu6(x+3)/6 -> multiply (:class:`EffectiveSELayer`, mmdet's ``ChannelAttention``; its
+#: parameters are named ``fc.weight``/``fc.bias`` like the reference ``ese.fc``). 'se' is the original two-FC SE
+#: (ratio 16, ReLU, sigmoid) for the eSE-vs-SE ablation.
 ATTENTION_CHOICES = ('ese', 'se', None)
 
 
@@ -30,9 +30,23 @@ def _check_choice(name, value, choices):
         raise ValueError(f'VoVNet: invalid {name}={value!r}; valid choices are {list(choices)}')
 
 
+class EffectiveSELayer(ChannelAttention):
+    """eSE (ref §2): ``x [N, C, H, W]`` -> ``x * hsigmoid(fc(avgpool(x)))``, ``fc`` a 1x1 conv ``C -> C`` with bias.
+
+    mmdet's :class:`ChannelAttention` (same parameters, same values) without the ``torch.cuda.amp.autocast(
+    enabled=False)`` its ``forward`` enters around the pooling on every call: that API is deprecated (a
+    ``FutureWarning`` in every run) and the context changes nothing, since autocast casts neither the average
+    pooling nor its input; entering it is host time on each of the backbone's eSE blocks, which a batch-1 GPU
+    forward (launch-bound) waits on.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.act(self.fc(self.global_avgpool(x)))
+
+
 def _build_attention(attn: Optional[str], channels: int) -> Optional[nn.Module]:
     if attn == 'ese':
-        return ChannelAttention(channels)
+        return EffectiveSELayer(channels)
     if attn == 'se':
         return SELayer(channels, ratio=16)
     return None

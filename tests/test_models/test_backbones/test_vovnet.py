@@ -111,6 +111,26 @@ def test_osa_block_forward_matches_its_definition():
         assert torch.allclose(block(x), expected, atol=1e-5)
 
 
+def test_ese_equals_mmdet_channel_attention_without_the_deprecated_autocast_context():
+    """Same parameters and bit-identical outputs as mmdet's ChannelAttention, and no FutureWarning of the deprecated
+    ``torch.cuda.amp.autocast`` on a forward (mmdet's enters it on every call)."""
+    import warnings
+
+    from centermask_mm.models.backbones.vovnet import EffectiveSELayer
+    torch.manual_seed(0)
+    ours, mmdet_ese = EffectiveSELayer(64), ChannelAttention(64)
+    assert [n for n, _ in ours.named_parameters()] == ['fc.weight', 'fc.bias']
+    mmdet_ese.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 64, 9, 13)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        y = ours(x)
+    assert not [w for w in caught if 'autocast' in str(w.message)]
+    assert torch.equal(y, mmdet_ese(x))
+    expected = x * torch.nn.functional.relu6(ours.fc(x.mean((2, 3), keepdim=True)) + 3) / 6
+    assert torch.allclose(y, expected, atol=1e-6)
+
+
 def test_ablation_overrides():
     assert all(isinstance(b.attn, SELayer) for s in build(arch='V-39-eSE', attn='se').stages for b in s.blocks)
     assert all(b.attn is None for s in build(arch='V-39-eSE', attn=None).stages for b in s.blocks)
