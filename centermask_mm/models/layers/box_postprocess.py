@@ -21,12 +21,11 @@ def final_boxes(boxes: Tensor, out_h: Union[int, Tensor], out_w: Union[int, Tens
     """
     if scale_factor is not None:
         boxes = boxes / torch.as_tensor(scale_factor, dtype=boxes.dtype, device=boxes.device).repeat(1, 2)
-    clipped = torch.stack([_clamp(boxes[:, 0], out_w), _clamp(boxes[:, 1], out_h),
-                           _clamp(boxes[:, 2], out_w), _clamp(boxes[:, 3], out_h)], dim=1)
-    keep = ((clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])).nonzero(as_tuple=True)[0]
+    clipped = boxes.clamp(min=0)
+    if isinstance(out_w, Tensor):  # per box
+        clipped = torch.minimum(clipped, torch.stack([out_w, out_h], dim=1).repeat(1, 2))
+    else:
+        clipped[:, 0::2].clamp_(max=out_w)
+        clipped[:, 1::2].clamp_(max=out_h)
+    keep = (clipped[:, 2:] > clipped[:, :2]).all(dim=1).nonzero(as_tuple=True)[0]
     return keep, (clipped if clip else boxes)[keep]
-
-
-def _clamp(x: Tensor, upper: Union[int, Tensor]) -> Tensor:
-    """``x`` clamped to ``[0, upper]``, ``upper`` a number or a tensor of ``x``'s shape."""
-    return x.clamp(0, upper) if not isinstance(upper, Tensor) else torch.minimum(x.clamp(min=0), upper)

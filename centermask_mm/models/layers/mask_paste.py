@@ -29,32 +29,35 @@ def paste_masks_in_images(masks: Tensor, boxes: Tensor, image_sizes: Sequence[Tu
     to its image, outside which the bilinear sample is exactly 0, as mmdet's CPU path does box by box; here the
     regions are padded to the largest one and sampled in one ``grid_sample`` per chunk of boxes, then scattered
     into the output without a boolean index. One host synchronisation (the region sizes) for all images. Boxes
-    that do not overlap their image give empty masks.
+    that do not overlap their image give empty masks. x and y are computed together (``[N, 2, ...]`` tensors) to
+    keep the operator count, i.e. the host time of a launch-bound GPU call, low.
     """
     num, device = masks.shape[0], masks.device
     if image_index is None and len(image_sizes) != 1:
         raise ValueError(f'paste_masks_in_images: image_index is needed for {len(image_sizes)} images')
+    boxes = boxes.float()
+    # region [N, 4] (x0, y0, x1, y1), integers: floor(x1) - 1, ceil(x2) + 1, clipped to the box's image
+    region = torch.cat([boxes[:, :2].floor() - 1, boxes[:, 2:].ceil() + 1], dim=1).clamp_(min=0)
     if image_index is None:  # one image: its size as numbers
         img_h, img_w = image_sizes[0]
-    else:  # per box, its image's size
-        img_h, img_w = torch.tensor(image_sizes, dtype=torch.float32, device=device).view(-1, 2)[image_index].unbind(1)
-    boxes = boxes.float()
-    x0 = _clamp((boxes[:, 0].floor() - 1), img_w)
-    y0 = _clamp((boxes[:, 1].floor() - 1), img_h)
-    x1 = _clamp((boxes[:, 2].ceil() + 1), img_w)
-    y1 = _clamp((boxes[:, 3].ceil() + 1), img_h)
-    widths = (x1 - x0).clamp(min=0)
-    heights = (y1 - y0).clamp(min=0)
+        region[:, 0::2].clamp_(max=img_w)
+        region[:, 1::2].clamp_(max=img_h)
+        row_stride = int(img_w)
+    else:  # per box, its image's (w, h, w, h)
+        limits = torch.tensor(image_sizes, dtype=torch.float32, device=device).flip(1).repeat(1, 2)[image_index]
+        region = torch.minimum(region, limits)
+        row_stride = limits[:, :1].long()  # [N, 1] the image's width
+    size = (region[:, 2:] - region[:, :2]).clamp_(min=0)  # [N, 2] region width, height
     # the one host sync: region sizes (and images)
-    columns = [heights, widths] + ([] if image_index is None else [image_index.to(heights.dtype)])
-    info: List[List[float]] = torch.stack(columns, dim=1).tolist()
+    info: List[List[float]] = (size if image_index is None else
+                               torch.cat([size, image_index[:, None].to(size.dtype)], dim=1)).tolist()
     counts = Counter(int(row[2]) for row in info) if image_index is not None else {0: num}
     pixels = [int(h) * int(w) for h, w in image_sizes]
     image_start, start = [], 0  # where each image's [n_i, H_i, W_i] block starts in the flat output
     for i in range(len(image_sizes)):
         image_start.append(start)
         start += counts.get(i, 0) * pixels[i]
-    # flat output with one spare element that takes the writes of padding positions (all False)
+    # flat output with one spare element that takes the writes of padding positions (never returned)
     out = torch.zeros(start + 1, dtype=torch.bool, device=device)
     if num:
         if image_index is None:
@@ -70,40 +73,35 @@ def paste_masks_in_images(masks: Tensor, boxes: Tensor, image_sizes: Sequence[Tu
         while begin < num:  # chunks of boxes whose padded grids stay under CHUNK_ELEMENTS
             end, max_h, max_w = begin, 1, 1
             while end < num:
-                h, w = max(max_h, int(info[end][0])), max(max_w, int(info[end][1]))
+                h, w = max(max_h, int(info[end][1])), max(max_w, int(info[end][0]))
                 if end > begin and (end - begin + 1) * h * w > CHUNK_ELEMENTS:
                     break
                 max_h, max_w, end = h, w, end + 1
             chunk = slice(begin, end)
-            _paste_chunk(out, masks[chunk], boxes[chunk], x0[chunk], y0[chunk], widths[chunk], heights[chunk],
-                         img_w[chunk] if isinstance(img_w, Tensor) else img_w, base[chunk], max_h, max_w, threshold)
+            stride = row_stride if isinstance(row_stride, int) else row_stride[chunk]
+            _paste_chunk(out, masks[chunk], boxes[chunk], region[chunk], size[chunk], stride, base[chunk], max_h,
+                         max_w, threshold)
             begin = end
     return [out[image_start[i]:image_start[i] + counts.get(i, 0) * pixels[i]].view(counts.get(i, 0), *image_sizes[i])
             for i in range(len(image_sizes))]
 
 
-def _clamp(x: Tensor, upper) -> Tensor:
-    """``x`` clamped to ``[0, upper]``, ``upper`` a number or a tensor of ``x``'s shape."""
-    return x.clamp(0, upper) if not isinstance(upper, Tensor) else torch.minimum(x.clamp(min=0), upper)
-
-
-def _paste_chunk(out, masks, boxes, x0, y0, widths, heights, img_w, base, max_h, max_w, threshold):
-    n = masks.shape[0]
-    device = masks.device
-    cols = x0[:, None] + torch.arange(max_w, device=device, dtype=torch.float32)[None]  # [n, max_w] image x
-    rows = y0[:, None] + torch.arange(max_h, device=device, dtype=torch.float32)[None]  # [n, max_h] image y
-    bx0, by0, bx1, by1 = boxes.unbind(1)
-    grid_x = (cols + 0.5 - bx0[:, None]) / (bx1 - bx0)[:, None] * 2 - 1
-    grid_y = (rows + 0.5 - by0[:, None]) / (by1 - by0)[:, None] * 2 - 1
-    # zero-width boxes give inf; mmdet's paste sets those to 0 (the mask centre)
-    grid_x = torch.where(torch.isinf(grid_x), torch.zeros_like(grid_x), grid_x)
-    grid_y = torch.where(torch.isinf(grid_y), torch.zeros_like(grid_y), grid_y)
-    grid = torch.stack([grid_x[:, None, :].expand(n, max_h, max_w), grid_y[:, :, None].expand(n, max_h, max_w)],
-                       dim=3)
+def _paste_chunk(out, masks, boxes, region, size, row_stride, base, max_h, max_w, threshold):
+    """Paste ``masks [n, h, w]`` into their regions (``region [n, 4]`` corners, ``size [n, 2]`` width and height,
+    padded to ``max_h x max_w``) of the flat ``out``, where a box's pixel ``(y, x)`` is ``base + y * row_stride +
+    x`` (``row_stride``: an int, or ``[n, 1]``)."""
+    n, device = masks.shape[0], masks.device
+    steps = torch.arange(max(max_h, max_w), device=device, dtype=torch.float32)
+    pixel = region[:, :2, None] + steps  # [n, 2, L]: image x (row 0) and y (row 1) of the region's columns/rows
+    # mmdet's grid: (pixel + 0.5 - x1) / (x2 - x1) * 2 - 1; zero-width boxes give inf, which mmdet sets to 0
+    grid = (pixel + 0.5 - boxes[:, :2, None]) / (boxes[:, 2:] - boxes[:, :2])[:, :, None] * 2 - 1
+    grid = grid.masked_fill_(grid.isinf(), 0)
+    grid = torch.stack([grid[:, None, 0, :max_w].expand(n, max_h, max_w),
+                        grid[:, 1, :max_h, None].expand(n, max_h, max_w)], dim=3)
     sampled = F.grid_sample(masks[:, None].float(), grid, align_corners=False)[:, 0] >= threshold
-    valid = ((torch.arange(max_h, device=device)[None, :, None] < heights[:, None, None]) &
-             (torch.arange(max_w, device=device)[None, None, :] < widths[:, None, None]))
-    row_stride = img_w.long()[:, None, None] if isinstance(img_w, Tensor) else int(img_w)  # the image's width
-    flat = base[:, None, None] + rows.long()[:, :, None] * row_stride + cols.long()[:, None, :]
-    flat = torch.where(valid, flat, torch.full_like(flat, out.shape[0] - 1))  # padding -> the spare element
-    out.scatter_(0, flat.view(-1), (sampled & valid).view(-1))
+    inside = steps < size[:, :, None]  # [n, 2, L]
+    valid = inside[:, None, 0, :max_w] & inside[:, 1, :max_h, None]  # [n, max_h, max_w]
+    pixel = pixel.long()
+    flat = (base[:, None] + pixel[:, 1, :max_h] * row_stride)[:, :, None] + pixel[:, None, 0, :max_w]
+    flat = torch.where(valid, flat, out.shape[0] - 1)  # padding -> the spare element
+    out.scatter_(0, flat.view(-1), sampled.view(-1))
