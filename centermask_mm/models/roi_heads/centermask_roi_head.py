@@ -174,12 +174,13 @@ class CenterMaskRoIHead(StandardRoIHead):
         """Final boxes and pasted masks (``test_cfg.postprocess``, see the class docstring).
 
         ``mask_preds``: ``[N, num_classes, 28, 28]`` logits for the boxes of all images in order (as
-        :meth:`mask_logits_and_scores` gives them), or per image ``mask_preds[i]`` ``[n_i, num_classes, 28, 28]`` for
-        the boxes of ``results_list[i]`` (in the resized image's coordinates). The boxes are brought to the output image (``ori_shape`` when ``rescale``,
-        else ``img_shape``) here and the masks of the predicted classes are pasted into them, all boxes of all
-        images at once (:func:`final_boxes` with per-box image sizes, then :func:`paste_masks_in_images`: the values
-        of mmdet's ``FCNMaskHead`` paste; the ONNX Runtime post-processing calls the same two functions). Two host
-        synchronisations for the batch (the boxes kept, the paste's region sizes).
+        :meth:`mask_logits_and_scores` gives them), or per image ``mask_preds[i]`` ``[n_i, num_classes, 28, 28]``
+        for the boxes of ``results_list[i]`` (in the resized image's coordinates). The boxes are brought to the
+        output image (``ori_shape`` when ``rescale``, else ``img_shape``) here and the masks of the predicted
+        classes are pasted into them, all boxes of all images at once (:func:`final_boxes` with per-box image
+        sizes, then :func:`paste_masks_in_images`: the values of mmdet's ``FCNMaskHead`` paste; the ONNX Runtime
+        post-processing calls the same two functions). Two host synchronisations for the batch (the boxes kept,
+        the paste's region sizes).
         """
         threshold = self.test_cfg.mask_thr_binary
         if isinstance(mask_preds, Tensor):
@@ -208,10 +209,11 @@ class CenterMaskRoIHead(StandardRoIHead):
             per_box = per_image[image_index]  # [N, 5]: out_h, out_w, w_scale, h_scale, count
             out_h, out_w, scale = per_box[:, 0], per_box[:, 1], per_box[:, 2:4] if rescale else None
         keep, boxes = final_boxes(merged.bboxes, out_h, out_w, scale, clip)
+        probs = self.mask_probs(preds, merged.labels)[keep]  # the class first: no copy of [N, C, 28, 28]
         merged = merged[keep]
         merged.bboxes = boxes
-        masks = paste_masks_in_images(self.mask_probs(preds[keep], merged.labels), boxes, out_sizes,
-                                      None if image_index is None else image_index[keep], threshold)
+        masks = paste_masks_in_images(probs, boxes, out_sizes, None if image_index is None else image_index[keep],
+                                      threshold)
         if len(results_list) == 1:
             merged.masks = masks[0]
             return [merged]

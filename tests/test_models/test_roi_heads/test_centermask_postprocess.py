@@ -171,3 +171,22 @@ def test_batch_paste_equals_pasting_each_image_alone(postprocess, rescale):
         out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])
         assert batch[i].masks.shape[1:] == (out_h, out_w)
     assert len(batch[1]) == 0 and sum(len(r) for r in batch) > 10
+
+
+@pytest.mark.parametrize('postprocess', ['detectron2', 'mmdet'])
+def test_dropped_boxes_take_their_masks_with_them(postprocess):
+    """A box outside the output image is dropped with its mask logits: the others are pasted from their own rows
+    and classes, as if the dropped box had never been there."""
+    head = roi_head(postprocess)
+    meta = dict(img_shape=(120, 160), ori_shape=(120, 160), scale_factor=(1.0, 1.0))
+    boxes = torch.tensor([[170., 10., 200., 50.], [10., 10., 90., 70.], [-50., -40., -10., -5.],
+                          [40., 30., 150., 110.]])
+    results = InstanceData(bboxes=boxes, scores=torch.tensor([0.9, 0.8, 0.7, 0.6]), labels=torch.tensor([1, 3, 3, 5]),
+                           mask_scores=torch.tensor([0.5, 0.4, 0.3, 0.2]))
+    logits = torch.randn(4, 80, 28, 28, generator=torch.Generator().manual_seed(0))
+    out = head.paste_masks((logits, ), [results.clone()], [meta], rescale=True)[0]
+    kept = [1, 3]
+    alone = head.paste_masks((logits[kept], ), [results[kept]], [meta], rescale=True)[0]
+    assert out.labels.tolist() == [3, 5] and out.masks.any(dim=(1, 2)).all()
+    for key in alone.keys():
+        assert torch.equal(out.get(key), alone.get(key)), key
