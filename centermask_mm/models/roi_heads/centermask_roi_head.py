@@ -1,4 +1,5 @@
 """The RoI side of CenterMask: mask and MaskIoU heads on FCOS's detections (ref §4.4, §4.5, §6)."""
+import itertools
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -217,13 +218,13 @@ class CenterMaskRoIHead(StandardRoIHead):
         if len(results_list) == 1:
             merged.masks = masks[0]
             return [merged]
-        pasted, start = [], 0
-        for image_masks in masks:
-            results = merged[start:start + len(image_masks)]
-            results.masks = image_masks
-            pasted.append(results)
-            start += len(image_masks)
-        return pasted
+        counts = [len(image_masks) for image_masks in masks]
+        bounds = list(zip(itertools.accumulate([0] + counts), itertools.accumulate(counts)))
+        # the fields split per image: one split per tensor field rather than a slice per field and image
+        fields = {key: value.split(counts) if isinstance(value, Tensor) else [value[a:b] for a, b in bounds]
+                  for key, value in merged.items()}
+        return [InstanceData(metainfo=merged.metainfo, **{key: parts[i] for key, parts in fields.items()},
+                             masks=image_masks) for i, image_masks in enumerate(masks)]
 
     def _paste_soft_masks(self, preds: Tensor, results: InstanceData, meta: dict, rescale: bool) -> InstanceData:
         out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])[:2]

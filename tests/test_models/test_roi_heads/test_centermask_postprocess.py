@@ -160,14 +160,18 @@ def test_batch_paste_equals_pasting_each_image_alone(postprocess, rescale):
         boxes = torch.cat([corner, corner + torch.rand(n, 2, generator=gen) * torch.tensor([w / 2, h / 2])], 1)
         results_list.append(InstanceData(bboxes=boxes, scores=torch.rand(n, generator=gen),
                                          labels=torch.randint(0, 80, (n, ), generator=gen),
-                                         mask_scores=torch.rand(n, generator=gen)))
+                                         mask_scores=torch.rand(n, generator=gen),
+                                         names=[f'{len(results_list)}-{k}' for k in range(n)]))  # a list field
         logits.append(torch.randn(n, 80, 28, 28, generator=gen))
     batch = head.paste_masks(tuple(logits), [r.clone() for r in results_list], metas, rescale=rescale)
     for i, (meta, results, preds) in enumerate(zip(metas, results_list, logits)):
         alone = head.paste_masks((preds, ), [results.clone()], [meta], rescale=rescale)[0]
         assert len(batch[i]) == len(alone) and set(batch[i].keys()) == set(alone.keys()), i
         for key in alone.keys():
-            assert torch.equal(batch[i].get(key), alone.get(key)), (i, key)
+            if key == 'names':
+                assert batch[i].names == alone.names and len(alone.names) == len(alone), i
+            else:
+                assert torch.equal(batch[i].get(key), alone.get(key)), (i, key)
         out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])
         assert batch[i].masks.shape[1:] == (out_h, out_w)
     assert len(batch[1]) == 0 and sum(len(r) for r in batch) > 10
