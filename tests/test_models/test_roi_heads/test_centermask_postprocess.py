@@ -194,3 +194,28 @@ def test_dropped_boxes_take_their_masks_with_them(postprocess):
     assert out.labels.tolist() == [3, 5] and out.masks.any(dim=(1, 2)).all()
     for key in alone.keys():
         assert torch.equal(out.get(key), alone.get(key)), key
+
+
+@pytest.mark.parametrize('batched', [False, True])
+def test_soft_masks_are_mmdets_uint8_paste_of_the_kept_boxes(batched):
+    """``mask_thr_binary < 0`` (mmdet's debugging output): uint8 masks (probability * 255) from mmdet's own paste,
+    of the boxes that overlap the image, rescaled (and clipped with postprocess='detectron2')."""
+    head = roi_head('detectron2')
+    head.test_cfg.mask_thr_binary = -1
+    meta = dict(img_shape=(200, 240), ori_shape=(100, 120), scale_factor=(2.0, 2.0))
+    boxes = torch.tensor([[20., 40., 120., 160.], [300., 10., 340., 60.], [200., 40., 280., 120.]])  # 2nd: outside
+    results = InstanceData(bboxes=boxes, scores=torch.tensor([0.9, 0.8, 0.7]), labels=torch.tensor([2, 4, 6]),
+                           mask_scores=torch.tensor([0.5, 0.4, 0.3]))
+    logits = torch.randn(3, 80, 28, 28, generator=torch.Generator().manual_seed(0))
+    given = logits if batched else (logits, )
+    out = head.paste_masks(given, [results.clone()], [meta], rescale=True)[0]
+
+    kept = InstanceData(bboxes=torch.tensor([[10., 20., 60., 80.], [100., 20., 120., 60.]]),  # rescaled, clipped
+                        scores=torch.tensor([0.9, 0.7]), labels=torch.tensor([2, 6]),
+                        mask_scores=torch.tensor([0.5, 0.3]))
+    mmdet_head = FCNMaskHead(num_convs=0, in_channels=8, num_classes=80)
+    expected = mmdet_head.predict_by_feat((logits[[0, 2]], ), [kept], [dict(meta, scale_factor=(1.0, 1.0))],
+                                          ConfigDict(mask_thr_binary=-1), rescale=True)[0]
+    assert out.masks.dtype == torch.uint8 and out.masks.shape == (2, 100, 120) and out.masks.max() > 128
+    assert torch.equal(out.bboxes, kept.bboxes) and torch.equal(out.labels, kept.labels)
+    assert torch.equal(out.masks, expected.masks)
