@@ -35,6 +35,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
+from torch.overrides import TorchFunctionMode
 
 from ..engine import speed_up_for_inference
 
@@ -335,6 +336,37 @@ def count_ops(model, data, nms_input: Optional[int] = None) -> Dict[str, int]:
     events = [e for e in prof.events() if e.name.startswith('aten::')]
     top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith('aten::')]
     return dict(aten_calls=len(top), host_syncs=sum(e.name in SYNC_OPS for e in events))
+
+
+#: Python-level calls that move data between host and device, each a wait for the GPU stream where it happens on
+#: one (a host read; a host-to-device copy of pageable memory queued behind the stream): counted device-independently
+#: by :func:`count_host_transfers`, since a CPU profile shows neither
+HOST_READS = ('tolist', 'item', 'nonzero', '__bool__')
+HOST_TO_DEVICE_COPIES = ('tensor', 'new_tensor', 'as_tensor')
+
+
+class _HostTransferCounter(TorchFunctionMode):
+
+    def __init__(self):
+        super().__init__()
+        self.reads = self.copies = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, '__name__', None)
+        self.reads += name in HOST_READS
+        self.copies += name in HOST_TO_DEVICE_COPIES
+        return func(*args, **(kwargs or {}))
+
+
+def count_host_transfers(model, data, nms_input: Optional[int] = None) -> Dict[str, int]:
+    """Host reads (:data:`HOST_READS`: ``.tolist()``, ``.item()``, ``nonzero``, ``bool(tensor)``) and host-to-device
+    copies (:data:`HOST_TO_DEVICE_COPIES`: ``torch.tensor`` / ``new_tensor`` / ``as_tensor`` of host data) of one
+    ``test_step``, as Python calls (a ``TorchFunctionMode``; work inside compiled ops, such as mmcv's NMS reading
+    its output size, is not seen)."""
+    counter = _HostTransferCounter()
+    with torch.no_grad(), cap_nms_input(nms_input), counter:
+        model.test_step(data)
+    return dict(host_reads=counter.reads, host_to_device_copies=counter.copies)
 
 
 def stage_times(model, data, total: float, device: str, warmup: int, repeats: int) -> Dict[str, float]:

@@ -156,3 +156,26 @@ def test_trained_like_regime_caps_the_centermask_nms_input(monkeypatch):
             model.test_step(data)
     assert len(uncapped) == 2 and min(uncapped) > 100
     assert sizes == [100, 100]
+
+
+def test_count_host_transfers_counts_python_reads_and_copies():
+    import torch
+
+    from centermask_mm.utils.model_comparison import count_host_transfers
+
+    class Toy:
+        def test_step(self, data):
+            t = torch.tensor([1.0, 0.0])  # one copy
+            t.new_tensor([3.0])  # another
+            return t.sum().item(), t.tolist(), bool(t[0] > 0), t.nonzero()  # four reads
+
+    assert count_host_transfers(Toy(), None) == dict(host_reads=4, host_to_device_copies=2)
+
+
+def test_centermask_predict_reads_the_device_at_most_five_times_per_image():
+    """The issue's target (host syncs <= 5 per image), for the Python-level reads of a real predict."""
+    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, count_host_transfers, make_batch
+    model = build_model(MODEL_ZOO['CenterMask-Lite V-19-slim-dw'], 'cpu')
+    for batch in (1, 3):
+        counts = count_host_transfers(model, make_batch(batch, 96, 128), nms_input=1000)
+        assert 0 < counts['host_reads'] <= 5 * batch, (batch, counts)

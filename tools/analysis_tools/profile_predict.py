@@ -7,8 +7,9 @@
 Random weights, the trained-like regime of ``compare_models`` (score thresholds 0, at most ``--nms-input``
 candidates into NMS). Prints the wall time of the profiled calls, the number of aten calls, sync-like ops
 (``compare_models``'s ``SYNC_OPS``; on a CPU run the host reads ``.tolist()`` / ``.item()`` do not show as
-operators) and CUDA kernel launches per call, and the operators sorted by self device time and by self CPU time
-(host-side cost, which dominates a launch-bound GPU run).
+operators) and CUDA kernel launches per call; the host reads and host-to-device copies of one more call (Python
+calls, :func:`count_host_transfers`, the same on any device); and the operators sorted by self device time and by
+self CPU time (host-side cost, which dominates a launch-bound GPU run).
 """
 import argparse
 import time
@@ -18,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from centermask_mm.engine import speed_up_for_inference
 from centermask_mm.utils.model_comparison import (MODEL_ZOO, PRECISIONS, SYNC_OPS, build_model, cap_nms_input,
-                                                  make_batch, set_precision)
+                                                  count_host_transfers, make_batch, set_precision)
 
 
 def main():
@@ -63,6 +64,10 @@ def main():
           f'batch {args.batch} of {args.size[0]}x{args.size[1]}: {wall:.2f} ms per test_step under the profiler, '
           f'{len(aten) / args.calls:.0f} aten calls, {len(syncs) / args.calls:.0f} sync-like ops and '
           f'{len(launches) / args.calls:.0f} kernel launches per call')
+    with context():
+        transfers = count_host_transfers(model, data, args.nms_input)
+    print(f'host reads (tolist, item, nonzero, bool) {transfers["host_reads"]}, host-to-device copies (tensor, '
+          f'new_tensor, as_tensor) {transfers["host_to_device_copies"]} per call (Python calls, any device)')
     averages = prof.key_averages()
     if cuda:
         print(averages.table(sort_by='self_cuda_time_total', row_limit=args.rows))
