@@ -1,11 +1,13 @@
-"""CUDA-graph replay of the fixed-shape part of a detector's inference (backbone, neck, dense-head convolutions).
+"""CUDA-graph replay of the fixed-shape part of a detector's inference (backbone, neck, dense-head convolutions,
+CenterMask's candidate selection).
 
 On a GPU a batch-1 CenterMask predict is bound by the host, not the GPU: about 700 operator calls, each a kernel
 launch of a few microseconds plus Python, for ~10 ms of kernels (docs/benchmarks.md, "On a GPU"). The backbone,
-the neck and the FCOS towers are 281 of those calls (CenterMask V2-39) and their shapes depend only on the input
-size. :func:`capture_cuda_graphs` records them once per input shape in a :class:`torch.cuda.CUDAGraph` and then
-replays the recorded kernels with one call: the same kernels on the same data, so the same outputs. What follows
-the head (decoding, NMS, the mask branch, pasting) depends on the detections and runs as before.
+the neck and the FCOS towers are 281 of those calls (CenterMask V2-39), and the FCOS candidate selection (score
+threshold, one top-k per level: ``CenterMaskFCOSHead.select_candidates``) about 30 more; their shapes depend only on
+the input size. :func:`capture_cuda_graphs` records them once per input shape in a :class:`torch.cuda.CUDAGraph` and
+then replays the recorded kernels with one call: the same kernels on the same data, so the same outputs. What
+follows (decoding of the candidates, NMS, the mask branch, pasting) depends on the detections and runs as before.
 
 Limits (those of CUDA graphs):
 
@@ -18,7 +20,8 @@ Limits (those of CUDA graphs):
   does) before calling the model again, or clone them;
 * weights are read where they were when the graph was recorded: apply it last, after loading the checkpoint and the
   other speed-ups (:func:`~centermask_mm.engine.speed_up_for_inference` does), and do not replace parameters
-  afterwards (an in-place ``copy_`` into them is seen).
+  afterwards (an in-place ``copy_`` into them is seen). The candidate selection's ``score_thr`` and ``nms_pre``
+  are those of the head's ``test_cfg`` when recorded; if they differ at a call, the selection runs eagerly.
 
 Status (2026-11-26): tested on the CPU with a stand-in for the recording (``tests/test_engine/test_cuda_graph.py``);
 not yet run on a GPU, where ``tools/gpu_checks.sh`` checks it first (predictions identical to eager, timing).
@@ -132,14 +135,16 @@ def _check_device(model: torch.nn.Module) -> None:
 
 def capture_cuda_graphs(model: torch.nn.Module, max_shapes: int = 4) -> torch.nn.Module:
     """Run ``model.extract_feat`` (backbone and neck) and, for a one-stage detector (a ``bbox_head`` with
-    ``predict_by_feat``), the head's ``forward`` on those features, from one CUDA graph per input shape
+    ``predict_by_feat``), the head's ``forward`` on those features and, where the head has one (CenterMask's FCOS
+    head), its ``select_candidates`` on those maps with its ``test_cfg``, from one CUDA graph per input shape
     (:class:`GraphedCallable`); in place, also returned. The rest of ``predict`` runs as before.
 
     ``extract_feat`` replays the graph and returns its features; the head's ``forward``, called on those very
     features (the same tuple, as mmdet's ``predict`` passes it), returns the maps the same replay computed without
-    launching anything. In training mode or with gradients enabled both run as they are. Calling it twice is
-    harmless. Raises ``ValueError`` for a model that is not on a CUDA device and ``RuntimeError`` for one in
-    training mode.
+    launching anything, and ``select_candidates``, called on those maps with the ``test_cfg`` the replay used,
+    returns the replay's candidates. In training mode or with gradients enabled all run as they are. Calling it
+    twice is harmless. Raises ``ValueError`` for a model that is not on a CUDA device and ``RuntimeError`` for one
+    in training mode.
     """
     model = model.module if is_model_wrapper(model) else model
     _check_device(model)
@@ -150,21 +155,28 @@ def capture_cuda_graphs(model: torch.nn.Module, max_shapes: int = 4) -> torch.nn
     extract = model.extract_feat
     head = getattr(model, 'bbox_head', None)
     head_forward = head.forward if head is not None and hasattr(head, 'predict_by_feat') else None
+    select = getattr(head, 'select_candidates', None) if head_forward is not None else None
 
-    def features_and_maps(inputs: Tensor):
+    def selection_settings():
+        return head.test_cfg.get('score_thr', 0.05), head.test_cfg.get('nms_pre', -1)
+
+    def recorded(inputs: Tensor):
         feats = extract(inputs)
-        return feats, (head_forward(feats) if head_forward is not None else None)
+        maps = head_forward(feats) if head_forward is not None else None
+        # maps: (cls_scores, bbox_preds, centernesses); the settings are Python values, fixed at the recording
+        candidates = (select(maps[0], maps[2], head.test_cfg), selection_settings()) if select is not None else None
+        return feats, maps, candidates
 
-    graphed = GraphedCallable(features_and_maps, max_shapes)
-    last = {}  # the features extract_feat returned last and the head maps computed with them
+    graphed = GraphedCallable(recorded, max_shapes)
+    last = {}  # what the last replay returned: features, head maps, candidates (with their settings)
 
     def extract_feat(inputs: Tensor):
         last.clear()
         if model.training or torch.is_grad_enabled():
             return extract(inputs)
-        feats, maps = graphed(inputs)
+        feats, maps, candidates = graphed(inputs)
         if maps is not None:
-            last.update(feats=feats, maps=maps)
+            last.update(feats=feats, maps=maps, candidates=candidates)
         return feats
 
     def forward(feats, *args, **kwargs):
@@ -172,8 +184,17 @@ def capture_cuda_graphs(model: torch.nn.Module, max_shapes: int = 4) -> torch.nn
             return last['maps']
         return head_forward(feats, *args, **kwargs)
 
+    def select_candidates(cls_scores, score_factors, cfg):
+        maps, candidates = last.get('maps'), last.get('candidates')
+        if (candidates is not None and cls_scores is maps[0] and score_factors is maps[2] and cfg is head.test_cfg
+                and candidates[1] == selection_settings()):
+            return candidates[0]
+        return select(cls_scores, score_factors, cfg)
+
     model.extract_feat = extract_feat
     if head_forward is not None:
         head.forward = forward
+    if select is not None:
+        head.select_candidates = select_candidates
     model._cuda_graph = graphed
     return model

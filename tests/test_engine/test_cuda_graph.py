@@ -99,3 +99,43 @@ def test_autocast_runs_eagerly(fake_graphs, monkeypatch):
     with torch.no_grad():
         graphed(torch.zeros(2))
     assert graphed.eager_calls == 1 and not fake_graphs
+
+
+def test_candidate_selection_is_replayed_and_runs_eagerly_when_its_settings_change(fake_graphs, monkeypatch):
+    """CenterMask's FCOS candidate selection (score threshold, top-k per level) is part of the recording: one
+    selection per predict (in the stand-in's replay), none on the replayed maps; with another ``score_thr`` than the
+    recorded one it runs eagerly on the maps, and the predictions follow the new threshold."""
+    from centermask_mm.models.dense_heads import CenterMaskFCOSHead
+    runs = []
+    original = CenterMaskFCOSHead.select_candidates
+
+    def counted(self, *args, **kwargs):
+        runs.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CenterMaskFCOSHead, 'select_candidates', counted)
+    plain = build_model(LITE, 'cpu')
+    graphed = speed_up_for_inference(copy.deepcopy(plain), fuse_conv_bn=False, channels_last=False, cuda_graph=True)
+    data = make_batch(1, 128, 160)
+    assert plain.bbox_head.test_cfg.score_thr == 0  # compare_models' build: every detection count full
+
+    def check(expected_runs):
+        runs.clear()
+        with torch.no_grad():
+            expected = plain.test_step(data)[0].pred_instances
+            got = graphed.test_step(data)[0].pred_instances
+        assert len(expected) > 0
+        for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
+            assert torch.equal(getattr(got, key), getattr(expected, key)), key
+        assert sum(head is graphed.bbox_head for head in runs) == expected_runs
+
+    check(expected_runs=2)  # the recording and the replay that follows it (the stand-in re-runs the function)
+    check(expected_runs=1)  # the replay only: none on the replayed maps
+    with torch.no_grad():  # a threshold that 20 (location, class) pairs pass, of the 50 detections so far
+        cls_scores = plain.bbox_head(plain.extract_feat(plain.data_preprocessor(data)['inputs']))[0]
+        threshold = torch.cat([c.flatten() for c in cls_scores]).sigmoid().topk(21).values[-1].item()
+    for model in (plain, graphed):
+        model.bbox_head.test_cfg.score_thr = threshold
+    check(expected_runs=2)  # the replay (recorded threshold) and the eager selection (the new one)
+    with torch.no_grad():
+        assert 0 < len(graphed.test_step(data)[0].pred_instances) <= 20
