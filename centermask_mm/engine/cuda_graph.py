@@ -4,7 +4,7 @@ CenterMask's candidate selection).
 On a GPU a batch-1 CenterMask predict is bound by the host, not the GPU: about 700 operator calls, each a kernel
 launch of a few microseconds plus Python, for ~10 ms of kernels (docs/benchmarks.md, "On a GPU"). The backbone,
 the neck and the FCOS towers are 281 of those calls (CenterMask V2-39), and the FCOS candidate selection (score
-threshold, one top-k per level: ``CenterMaskFCOSHead.select_candidates``) about 30 more; their shapes depend only on
+threshold, one top-k per level: ``CenterMaskFCOSHead.select_candidates``) 36 more; their shapes depend only on
 the input size. :func:`capture_cuda_graphs` records them once per input shape in a :class:`torch.cuda.CUDAGraph` and
 then replays the recorded kernels with one call: the same kernels on the same data, so the same outputs. What
 follows (decoding of the candidates, NMS, the mask branch, pasting) depends on the detections and runs as before.
