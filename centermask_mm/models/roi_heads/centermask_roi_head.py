@@ -184,33 +184,33 @@ class CenterMaskRoIHead(StandardRoIHead):
         the paste's region sizes).
         """
         threshold = self.test_cfg.mask_thr_binary
-        if isinstance(mask_preds, Tensor):
-            all_preds = mask_preds
-            if threshold < 0:
-                mask_preds = mask_preds.split([len(results) for results in results_list])
-        else:
-            all_preds = mask_preds[0] if len(mask_preds) == 1 else torch.cat(list(mask_preds))
         if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste, image by image
+            if isinstance(mask_preds, Tensor):
+                mask_preds = mask_preds.split([len(results) for results in results_list])
             return [self._paste_soft_masks(preds, results, meta, rescale)
                     for preds, results, meta in zip(mask_preds, results_list, batch_img_metas)]
+        if isinstance(mask_preds, Tensor):
+            all_preds = mask_preds
+        else:
+            all_preds = mask_preds[0] if len(mask_preds) == 1 else torch.cat(list(mask_preds))
         clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
         out_sizes = [tuple(int(v) for v in (meta['ori_shape'] if rescale else meta['img_shape'])[:2])
                      for meta in batch_img_metas]
         if len(results_list) == 1:
-            merged, preds, image_index = results_list[0], all_preds, None
+            merged, image_index = results_list[0], None
             (out_h, out_w), scale = out_sizes[0], batch_img_metas[0]['scale_factor'] if rescale else None
         else:
-            merged, preds = InstanceData.cat(results_list), all_preds
+            merged = InstanceData.cat(results_list)
             # per image: output size, scale factor, box count (one small host-to-device copy); per box: its image's
             per_image = merged.bboxes.new_tensor(
                 [size + (tuple(meta['scale_factor'][:2]) if rescale else (1.0, 1.0)) + (len(results), )
                  for size, meta, results in zip(out_sizes, batch_img_metas, results_list)])
-            image_index = torch.arange(len(results_list), device=preds.device).repeat_interleave(
+            image_index = torch.arange(len(results_list), device=all_preds.device).repeat_interleave(
                 per_image[:, 4].long(), output_size=len(merged))
             per_box = per_image[image_index]  # [N, 5]: out_h, out_w, w_scale, h_scale, count
             out_h, out_w, scale = per_box[:, 0], per_box[:, 1], per_box[:, 2:4] if rescale else None
         keep, boxes = final_boxes(merged.bboxes, out_h, out_w, scale, clip)
-        probs = self.mask_probs(preds, merged.labels)[keep]  # the class first: no copy of [N, C, 28, 28]
+        probs = self.mask_probs(all_preds, merged.labels)[keep]  # the class first: no copy of [N, C, 28, 28]
         merged = merged[keep]
         merged.bboxes = boxes
         masks = paste_masks_in_images(probs, boxes, out_sizes, None if image_index is None else image_index[keep],
