@@ -3,8 +3,11 @@
 Reference key layouts: ``shared/reference/centermask_reference.md`` §8.1 and fidelity findings D1. Every source key
 is mapped by exactly one rule of its layout's table (:data:`LAYOUTS`) onto a key of :class:`CenterMask`
 (``backbone.*`` keys go through the VoVNet mapping of :mod:`centermask_mm.converters.vovnet`, which also finds the
-backbone arch and its DCN stages, or the ResNet / ResNeXt one of :mod:`centermask_mm.converters.resnet`). Keys that no rule maps are refused; :func:`check_against_model` then refuses
-model keys that the source does not cover and shape mismatches.
+backbone arch and its DCN stages, or the ResNet / ResNeXt one of :mod:`centermask_mm.converters.resnet`). Keys
+that no rule maps are refused; :func:`check_against_model` then refuses model keys that the source does not cover
+and shape mismatches. Files saved by detectron2 v0.1-v0.3 (centermask2's published models) also hold the input
+normalisation (``pixel_mean``, ``pixel_std``): it is compared with the target config's ``data_preprocessor``
+(:func:`check_normalization`) and dropped when they agree.
 
 =========================  ==============================================  ====================================
 ours                       centermask2 (detectron2)                        CenterMask (maskrcnn-benchmark)
@@ -134,6 +137,9 @@ LAYOUTS: Dict[str, Tuple[str, List[Tuple[re.Pattern, Callable]]]] = {
 }
 #: Keys that carry no weights of the network (buffers of BatchNorm counters).
 _IGNORED = re.compile(r'num_batches_tracked$')
+#: detectron2 <= v0.3 ``GeneralizedRCNN`` buffers (non-persistent from v0.4): the input normalisation, checked
+#: against the config's ``data_preprocessor`` (:func:`check_normalization`) instead of converted
+_NORMALIZATION_KEYS = ('pixel_mean', 'pixel_std')
 
 
 @dataclass
@@ -148,6 +154,10 @@ class CenterMaskConversion:
     mask_convs: int
     stripped_prefix: str = ''
     ignored_keys: List[str] = field(default_factory=list)
+    #: detectron2 <= v0.3 files: the ``pixel_mean`` / ``pixel_std`` buffers of ``GeneralizedRCNN`` (3 values each,
+    #: in the order of the network's input channels), checked against the config by :func:`check_normalization`
+    pixel_mean: Optional[List[float]] = None
+    pixel_std: Optional[List[float]] = None
 
     @property
     def lite(self) -> bool:
@@ -197,9 +207,15 @@ def convert_centermask_state_dict(checkpoint: dict) -> CenterMaskConversion:
     backbone_prefix, rules = LAYOUTS[layout]
 
     backbone_state, converted, unmapped, ignored = {}, OrderedDict(), [], []
+    normalization = {}
     for key, value in state.items():
         if _IGNORED.search(key):
             ignored.append(key)
+        elif layout == 'centermask2' and key in _NORMALIZATION_KEYS:
+            if value.numel() != 3:
+                raise CenterMaskConversionError(f'{key} of the {layout} checkpoint has shape {tuple(value.shape)}; '
+                                                'detectron2 saves 3 values, one per input channel ([3, 1, 1])')
+            normalization[key] = [float(v) for v in value.flatten().tolist()]
         elif key.startswith(backbone_prefix):
             backbone_state[key] = value
         else:
@@ -242,7 +258,57 @@ def convert_centermask_state_dict(checkpoint: dict) -> CenterMaskConversion:
         fpn_channels=converted['neck.lateral_convs.0.conv.weight'].shape[0],
         num_classes=converted['bbox_head.conv_cls.weight'].shape[0],
         stacked_convs=count(r'^bbox_head\.cls_convs\.(\d+)\.'), mask_convs=count(rf'^{_MASK}\.convs\.(\d+)\.'),
-        stripped_prefix=prefix, ignored_keys=ignored)
+        stripped_prefix=prefix, ignored_keys=ignored, pixel_mean=normalization.get('pixel_mean'),
+        pixel_std=normalization.get('pixel_std'))
+
+
+def check_normalization(result: CenterMaskConversion, data_preprocessor: Optional[dict]) -> Optional[str]:
+    """Compare the ``pixel_mean`` / ``pixel_std`` buffers that detectron2 <= v0.3 saved in the checkpoint (the
+    normalisation the network was trained with) with the ``data_preprocessor`` of the target config.
+
+    detectron2 subtracts ``pixel_mean`` from the network's input in its channel order (``INPUT.FORMAT``: BGR in
+    centermask2); mmdet's ``DetDataPreprocessor`` subtracts ``mean`` after the optional ``bgr_to_rgb`` swap of the
+    BGR-loaded image, so both are in the order of the network's input channels and are compared as they are, in
+    float32 (the dtype of the buffers). Returns a report line when they agree (``None`` when the file has no such
+    buffers: detectron2 >= v0.4, maskrcnn-benchmark); raises :class:`CenterMaskConversionError` with the
+    ``data_preprocessor`` settings that would match when they differ (a reversed mean says that the channel order
+    differs: ``bgr_to_rgb`` flipped).
+    """
+    if result.pixel_mean is None and result.pixel_std is None:
+        return None
+    data_preprocessor = data_preprocessor or {}
+    cfg_mean = data_preprocessor.get('mean') or [0.0, 0.0, 0.0]
+    cfg_std = data_preprocessor.get('std') or [1.0, 1.0, 1.0]
+    bgr_to_rgb = bool(data_preprocessor.get('bgr_to_rgb', False) or data_preprocessor.get('rgb_to_bgr', False))
+    mean = result.pixel_mean if result.pixel_mean is not None else cfg_mean
+    std = result.pixel_std if result.pixel_std is not None else cfg_std
+
+    def same(a, b) -> bool:
+        return torch.equal(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+
+    def fmt(values) -> str:  # the shortest decimals that give the same float32 (what a config can copy)
+        def shortest(value: float) -> str:
+            value32 = torch.tensor(value, dtype=torch.float32)
+            for digits in range(1, 10):
+                text = repr(float(f'{value32.item():.{digits}g}'))
+                if torch.tensor(float(text), dtype=torch.float32) == value32:
+                    return text
+            return repr(value32.item())
+        return '[' + ', '.join(shortest(v) for v in values) + ']'
+
+    if same(mean, cfg_mean) and same(std, cfg_std):
+        return (f'pixel_mean {fmt(mean)} / pixel_std {fmt(std)} (detectron2 <= v0.3 buffers) equal the config\'s '
+                'data_preprocessor mean / std: dropped')
+    swapped = same(mean, cfg_mean[::-1]) and same(std, cfg_std[::-1]) and not same(mean, mean[::-1])
+    suggestion = (f'data_preprocessor=dict(mean={fmt(mean)}, std={fmt(std)}, '
+                  f'bgr_to_rgb={not bgr_to_rgb if swapped else bgr_to_rgb})')
+    why = (' (the same values in reverse order: the network was trained on the other channel order)'
+           if swapped else '')
+    raise CenterMaskConversionError(
+        f'the checkpoint\'s pixel_mean {fmt(mean)} / pixel_std {fmt(std)} (the normalisation it was trained with, '
+        f'in the order of its input channels) differ from the config\'s data_preprocessor mean {fmt(cfg_mean)} / '
+        f'std {fmt(cfg_std)} (bgr_to_rgb={bgr_to_rgb}){why}; refusing: the converted model would see other '
+        f'inputs than it was trained on. Settings that match: model = dict({suggestion})')
 
 
 def check_against_model(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> None:
@@ -277,23 +343,49 @@ def save_converted_detector(result: CenterMaskConversion, dst: str, config: Opti
     """Write an mmengine checkpoint (``state_dict`` + ``meta``) that ``tools/test.py CONFIG DST`` and
     ``load_from`` read."""
     meta = dict(source_layout=result.layout, backbone=result.backbone.backbone_cfg(), config=config,
-                summary=result.summary())
+                summary=result.summary(), license=WEIGHTS_LICENSE[result.layout])
     torch.save(dict(state_dict=result.state_dict, meta=meta), dst)
 
 
-def build_model_from_config(config: str) -> nn.Module:
-    """The detector of ``config`` (a path), with no pretrained backbone to fetch, for :func:`check_against_model`."""
+def build_model_from_config(config) -> nn.Module:
+    """The detector of ``config`` (a path or a loaded ``Config``), with no pretrained backbone to fetch, for
+    :func:`check_against_model`."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
     cfg.model.backbone.init_cfg = None
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
         return MODELS.build(cfg.model)
 
 
+#: The licence of the published weights this converter reads, printed in its report and saved in the meta.
+WEIGHTS_LICENSE = {
+    'centermask2': 'centermask2 and vovnet-detectron2 publish their weights under CC BY-NC 4.0 (non-commercial); '
+                   'a converted file inherits that licence',
+    'maskrcnn-benchmark': 'the CenterMask paper code (maskrcnn-benchmark) is released with a non-commercial '
+                          'clause (FCOS "for non-commercial purposes"); a converted file inherits those terms',
+}
+
+
+def check_for_config(result: CenterMaskConversion, config) -> List[str]:
+    """Everything that must hold before ``result`` is written for ``config`` (a path or a loaded ``Config``): every
+    parameter and buffer of its model covered with the right shape (:func:`check_against_model`) and, for
+    detectron2 <= v0.3 files, the saved input normalisation equal to its ``data_preprocessor``
+    (:func:`check_normalization`). Raises :class:`CenterMaskConversionError`; returns the report lines."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    check_against_model(result.state_dict, build_model_from_config(cfg))
+    report = [f'every parameter and buffer of the model is covered ({len(result.state_dict)} tensors)']
+    normalization = check_normalization(result, cfg.model.get('data_preprocessor'))
+    if normalization is not None:
+        report.append(normalization)
+    report.append(f'licence: {WEIGHTS_LICENSE[result.layout]}')
+    return report
+
+
 def convert_for_config(checkpoint: dict, config: str) -> CenterMaskConversion:
-    """:func:`convert_centermask_state_dict`, then :func:`check_against_model` against the model of ``config``."""
+    """:func:`convert_centermask_state_dict`, then :func:`check_for_config` against ``config``."""
     result = convert_centermask_state_dict(checkpoint)
-    check_against_model(result.state_dict, build_model_from_config(config))
+    check_for_config(result, config)
     return result

@@ -5,17 +5,20 @@
 SRC is read with ``weights_only=True`` (solver state and counters are admitted, nothing that runs code). The source
 layout, the backbone arch, its DCN stages and full vs Lite are detected; the zoo config of that model
 (``configs/centermask/...``, or ``--config``) is built and every one of its parameters and buffers must be covered
-with the right shape, and every source tensor used, or nothing is written. Then evaluate with
-``tools/test.py CONFIG DST``.
+with the right shape, and every source tensor used, or nothing is written. Files saved by detectron2 <= v0.3
+carry the input normalisation (``pixel_mean`` / ``pixel_std``): it must equal the config's ``data_preprocessor``
+(else the settings that match are printed). Then evaluate with ``tools/test.py CONFIG DST``.
+
+The published weights are non-commercial (centermask2 / vovnet-detectron2: CC BY-NC 4.0); converted files inherit
+their licence, which the report prints.
 """
 import argparse
 import os.path as osp
 import pickle
 import sys
 
-from centermask_mm.converters.centermask import (CenterMaskConversionError, check_against_model,
-                                                 build_model_from_config, load_centermask_checkpoint,
-                                                 save_converted_detector)
+from centermask_mm.converters.centermask import (CenterMaskConversionError, check_for_config,
+                                                 load_centermask_checkpoint, save_converted_detector)
 
 ZOO = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'centermask')
 
@@ -36,13 +39,14 @@ def main(argv=None):
         config = args.config or osp.join(ZOO, result.config_name())
         if not osp.exists(config):
             raise CenterMaskConversionError(f'no zoo config {result.config_name()} for this model; pass --config')
-        check_against_model(result.state_dict, build_model_from_config(config))
+        report = check_for_config(result, config)
     except (CenterMaskConversionError, pickle.UnpicklingError, OSError) as err:
         print(f'error: {args.src}: {err}', file=sys.stderr)
         return 1
     save_converted_detector(result, args.dst, config=osp.relpath(config))
-    print(f'converted {len(result.state_dict)} tensors into {args.dst}; every parameter and buffer of the model '
-          'is covered')
+    print(f'converted {len(result.state_dict)} tensors into {args.dst}')
+    for line in report:
+        print(line)
     print(f'config: {osp.relpath(config)}')
     print(f'evaluate: python tools/test.py {osp.relpath(config)} {args.dst}')
     return 0
