@@ -204,3 +204,176 @@ def fill(shapes, seed=0):
         out[key] = tensor.float()
         start += n
     return out
+
+
+# Where every source tensor lands in our model, written from the reference layout above and the key names of our
+# modules (VoVNet's ConvModule / DepthwiseSeparableConvModule, mmdet's ResNet, FPN, FCOS head, FCN mask head and
+# MaskIoU head), independently of the converter: each function walks the same structure as its ``*_shapes``
+# counterpart and returns ``source key -> (target key, transform name)`` for every tensor of that checkpoint.
+
+#: How a source tensor becomes the target tensor: ``scalar`` for FCOS ``Scale`` (shape (1,) in the reference,
+#: () in mmcv), ``drop_background`` for maskrcnn-benchmark's class outputs (channel 0 is the background).
+TRANSFORMS = {
+    'identity': lambda t: t,
+    'scalar': lambda t: t.reshape(()),
+    'drop_background': lambda t: t[1:],
+}
+
+
+def _norm_targets(targets, src, dst):
+    for param in NORM:
+        targets[f'{src}.{param}'] = (f'{dst}.{param}', 'identity')
+
+
+def _conv_targets(targets, src, dst, bias=True, transform='identity'):
+    for param in ('weight', 'bias') if bias else ('weight', ):
+        targets[f'{src}.{param}'] = (f'{dst}.{param}', transform)
+
+
+def vovnet_targets(arch, dcn_stages=()):
+    """Key of :func:`vovnet_shapes` -> (key of our ``VoVNet``, transform). Stem ``stem_n`` is ``stem.{n-1}``; stage
+    ``s`` block ``b`` is ``stages.{s-2}.blocks.{b-1}``; a plain / deformable conv unit is a ConvModule
+    (``.conv``, ``.bn``; the modulated deformable conv's offset conv is ``.conv.conv_offset``), a depthwise unit a
+    DepthwiseSeparableConvModule (``.depthwise_conv.conv``, ``.pointwise_conv.conv``, ``.pointwise_conv.bn``); the
+    reference's ``concat`` is ``conv_concat`` and ``ese`` is ``attn``."""
+    stem, conv_ch, out_ch, num_layers, blocks, dw = STAGE_SPECS[arch]
+    targets = OrderedDict()
+
+    def unit(src, dst, depthwise, dcn=False):
+        if depthwise:
+            targets[f'{src}/dw_conv3x3.weight'] = (f'{dst}.depthwise_conv.conv.weight', 'identity')
+            targets[f'{src}/pw_conv1x1.weight'] = (f'{dst}.pointwise_conv.conv.weight', 'identity')
+            _norm_targets(targets, f'{src}/pw_norm', f'{dst}.pointwise_conv.bn')
+            return
+        if dcn:
+            _conv_targets(targets, f'{src}/conv_offset', f'{dst}.conv.conv_offset')
+        targets[f'{src}/conv.weight'] = (f'{dst}.conv.weight', 'identity')
+        _norm_targets(targets, f'{src}/norm', f'{dst}.bn')
+
+    unit('stem.stem_1', 'stem.0', depthwise=False)
+    for n in (2, 3):
+        unit(f'stem.stem_{n}', f'stem.{n - 1}', depthwise=dw)
+    for s in range(2, 6):
+        for b in range(1, blocks[s - 2] + 1):
+            in_ch = (stem[2] if s == 2 else out_ch[s - 3]) if b == 1 else out_ch[s - 2]
+            osa, ours = f'stage{s}.OSA{s}_{b}', f'stages.{s - 2}.blocks.{b - 1}'
+            if dw and in_ch != conv_ch[s - 2]:
+                unit(f'{osa}.conv_reduction.OSA{s}_{b}_reduction_0', f'{ours}.conv_reduction', depthwise=False)
+            for layer in range(num_layers):
+                unit(f'{osa}.layers.{layer}.OSA{s}_{b}_{layer}', f'{ours}.layers.{layer}', depthwise=dw,
+                     dcn=s in dcn_stages)
+            unit(f'{osa}.concat.OSA{s}_{b}_concat', f'{ours}.conv_concat', depthwise=False)
+            _conv_targets(targets, f'{osa}.ese.fc', f'{ours}.attn.fc')
+    return targets
+
+
+def resnet_targets(arch):
+    """Key of :func:`resnet_shapes` -> (key of mmdet's ``ResNet`` / ``ResNeXt``, transform): the stem's
+    ``stem.conv1`` / ``stem.bn1`` are ``conv1`` / ``bn1``; the residual stages keep their names (``layer{i}.{b}``,
+    ``conv{k}``, ``bn{k}``, ``downsample.{0,1}``)."""
+    blocks = RESNET_SPECS[arch][0]
+    targets = OrderedDict()
+    targets['stem.conv1.weight'] = ('conv1.weight', 'identity')
+    _norm_targets(targets, 'stem.bn1', 'bn1')
+    for stage, count in enumerate(blocks, 1):
+        for b in range(count):
+            name = f'layer{stage}.{b}'
+            if b == 0:
+                targets[f'{name}.downsample.0.weight'] = (f'{name}.downsample.0.weight', 'identity')
+                _norm_targets(targets, f'{name}.downsample.1', f'{name}.downsample.1')
+            for k in (1, 2, 3):
+                targets[f'{name}.conv{k}.weight'] = (f'{name}.conv{k}.weight', 'identity')
+                _norm_targets(targets, f'{name}.bn{k}', f'{name}.bn{k}')
+    return targets
+
+
+def _fcos_targets(targets, head, towers, centerness):
+    """FCOS towers ``nn.Sequential(conv, GroupNorm, ReLU) x N``: position 3i is ``{cls,reg}_convs.i.conv``, 3i+1
+    its ``.gn``; ``cls_logits`` / ``bbox_pred`` / centerness are ``conv_cls`` / ``conv_reg`` / ``conv_centerness``;
+    ``scales.i.scale`` keeps its name with shape (1,) -> ()."""
+    for tower, ours in (('cls_tower', 'cls_convs'), ('bbox_tower', 'reg_convs')):
+        for i in range(towers):
+            _conv_targets(targets, f'{head}.{tower}.{3 * i}', f'bbox_head.{ours}.{i}.conv')
+            _conv_targets(targets, f'{head}.{tower}.{3 * i + 1}', f'bbox_head.{ours}.{i}.gn')
+    _conv_targets(targets, f'{head}.cls_logits', 'bbox_head.conv_cls')
+    _conv_targets(targets, f'{head}.bbox_pred', 'bbox_head.conv_reg')
+    _conv_targets(targets, f'{head}.{centerness}', 'bbox_head.conv_centerness')
+    for i in range(5):
+        targets[f'{head}.scales.{i}.scale'] = (f'bbox_head.scales.{i}.scale', 'scalar')
+
+
+def _mask_and_maskiou_targets(targets, mask, maskiou, num_convs, names, iou_prefix, feat='',
+                              classes='identity'):
+    """SAG-Mask head: ``mask_fcn{k}`` -> ``convs.{k-1}.conv``, the spatial attention conv, the 2x deconv ->
+    ``upsample``, the 1x1 class predictor -> ``conv_logits``; MaskIoU head: ``maskiou_fcn{k}`` -> ``convs.{k-1}``
+    (plain convs), ``maskiou_fc{1,2}`` -> ``fcs.{0,1}``, the class output -> ``fc_mask_iou``. ``classes``: the
+    transform of the two class outputs."""
+    sam, deconv, predictor, iou_pred = names
+    ours_mask, ours_iou = 'roi_head.mask_head', 'roi_head.mask_iou_head'
+    for k in range(1, num_convs + 1):
+        _conv_targets(targets, f'{mask}{feat}mask_fcn{k}', f'{ours_mask}.convs.{k - 1}.conv')
+    _conv_targets(targets, f'{mask}{feat}{sam}', f'{ours_mask}.spatial_attention.conv', bias=False)
+    _conv_targets(targets, f'{mask}{deconv}', f'{ours_mask}.upsample')
+    _conv_targets(targets, f'{mask}{predictor}', f'{ours_mask}.conv_logits', transform=classes)
+    for k in range(1, num_convs + 1):
+        _conv_targets(targets, f'{maskiou}{feat}maskiou_fcn{k}', f'{ours_iou}.convs.{k - 1}')
+    for k in (1, 2):
+        _conv_targets(targets, f'{maskiou}{feat}maskiou_fc{k}', f'{ours_iou}.fcs.{k - 1}')
+    _conv_targets(targets, f'{maskiou}{iou_prefix}{iou_pred}', f'{ours_iou}.fc_mask_iou', transform=classes)
+
+
+def centermask2_targets(arch, lite=False, dcn_stages=()):
+    """Key of :func:`centermask2_shapes` -> (key of our ``CenterMask``, transform): ``backbone.bottom_up.*`` ->
+    ``backbone.*`` (:func:`vovnet_targets`); ``fpn_lateral{3,4,5}`` / ``fpn_output{3,4,5}`` ->
+    ``neck.lateral_convs.{0,1,2}.conv`` / ``neck.fpn_convs.{0,1,2}.conv``, ``top_block.p6`` / ``p7`` ->
+    ``neck.fpn_convs.3`` / ``4``; FCOS (:func:`_fcos_targets`); mask and MaskIoU heads under ``roi_head.``."""
+    towers, mask_convs = (2, 2) if lite else (4, 4)
+    targets = OrderedDict((f'backbone.bottom_up.{k}', (f'backbone.{dst}', transform))
+                          for k, (dst, transform) in vovnet_targets(arch, dcn_stages).items())
+    for i, level in enumerate((3, 4, 5)):
+        _conv_targets(targets, f'backbone.fpn_lateral{level}', f'neck.lateral_convs.{i}.conv')
+        _conv_targets(targets, f'backbone.fpn_output{level}', f'neck.fpn_convs.{i}.conv')
+    _conv_targets(targets, 'backbone.top_block.p6', 'neck.fpn_convs.3.conv')
+    _conv_targets(targets, 'backbone.top_block.p7', 'neck.fpn_convs.4.conv')
+    _fcos_targets(targets, 'proposal_generator.fcos_head', towers, 'ctrness')
+    _mask_and_maskiou_targets(targets, 'roi_heads.mask_head.', 'roi_heads.maskiou_head.', mask_convs,
+                              names=('spatialAtt.conv', 'deconv', 'predictor', 'maskiou'), iou_prefix='')
+    return targets
+
+
+def maskrcnn_benchmark_targets(arch, lite=False):
+    """Key of :func:`maskrcnn_benchmark_shapes` -> (key of our ``CenterMask``, transform): ``backbone.body.*`` ->
+    ``backbone.*`` (:func:`vovnet_targets` or :func:`resnet_targets`); ``fpn_inner{2,3,4}`` / ``fpn_layer{2,3,4}``
+    -> ``neck.lateral_convs.{0,1,2}.conv`` / ``neck.fpn_convs.{0,1,2}.conv``, ``top_blocks.p6`` / ``p7`` ->
+    ``neck.fpn_convs.3`` / ``4``; FCOS under ``rpn.head``; the mask predictor's ``conv5_mask`` (deconv) and
+    ``mask_fcn_logits``, the MaskIoU predictor's ``maskiou``, the last two without their background channel 0."""
+    towers, mask_convs = (2, 2) if lite else (4, 4)
+    body = resnet_targets(arch) if arch in RESNET_SPECS else vovnet_targets(arch)
+    targets = OrderedDict((f'backbone.body.{k}', (f'backbone.{dst}', transform))
+                          for k, (dst, transform) in body.items())
+    for i, idx in enumerate((2, 3, 4)):
+        _conv_targets(targets, f'backbone.fpn.fpn_inner{idx}', f'neck.lateral_convs.{i}.conv')
+        _conv_targets(targets, f'backbone.fpn.fpn_layer{idx}', f'neck.fpn_convs.{i}.conv')
+    _conv_targets(targets, 'backbone.fpn.top_blocks.p6', 'neck.fpn_convs.3.conv')
+    _conv_targets(targets, 'backbone.fpn.top_blocks.p7', 'neck.fpn_convs.4.conv')
+    _fcos_targets(targets, 'rpn.head', towers, 'centerness')
+    _mask_and_maskiou_targets(
+        targets, 'roi_heads.mask.', 'roi_heads.maskiou.', mask_convs,
+        names=('spatialAtt.conv', 'predictor.conv5_mask', 'predictor.mask_fcn_logits', 'maskiou'),
+        iou_prefix='predictor.', feat='feature_extractor.', classes='drop_background')
+    return targets
+
+
+def expected_targets(layout, arch, lite=False, dcn_stages=()):
+    """``source key -> (target key, transform name)`` for every tensor of the ``layout`` ('centermask2' or
+    'maskrcnn-benchmark') checkpoint that :func:`centermask2_shapes` / :func:`maskrcnn_benchmark_shapes` describe."""
+    if layout == 'centermask2':
+        return centermask2_targets(arch, lite, dcn_stages)
+    if dcn_stages:
+        raise ValueError('the maskrcnn-benchmark layouts here have no deformable stages')
+    return maskrcnn_benchmark_targets(arch, lite)
+
+
+def expected_target(layout, arch, source_key, lite=False, dcn_stages=()):
+    """``(target key, transform name)`` of one source key (:func:`expected_targets`)."""
+    return expected_targets(layout, arch, lite, dcn_stages)[source_key]
