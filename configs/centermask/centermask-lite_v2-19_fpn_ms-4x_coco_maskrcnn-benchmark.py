@@ -2,3 +2,8 @@
 _base_ = ['./centermask-lite_v2-19_fpn_ms-4x_coco.py', '../_base_/models/centermask_maskrcnn-benchmark.py']
 
 model = _base_.maskrcnn_benchmark_model
+# the paper code's test resize (maskrcnn-benchmark: the long side truncated, not rounded)
+test_pipeline = [_base_.test_pipeline[0], dict(_base_.test_pipeline[1], type='MaskRCNNBenchmarkResize')
+                 ] + _base_.test_pipeline[2:]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

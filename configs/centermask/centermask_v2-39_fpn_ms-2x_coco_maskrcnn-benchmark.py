@@ -5,3 +5,8 @@ _base_ = ['../_base_/models/centermask_vovnet-fpn.py', '../_base_/common/ms-poly
 
 model = dict(_base_.maskrcnn_benchmark_model, backbone=dict(
     init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vovnet39_ese_mmdet.pth')))
+# the paper code's test resize (maskrcnn-benchmark: the long side truncated, not rounded)
+test_pipeline = [_base_.test_pipeline[0], dict(_base_.test_pipeline[1], type='MaskRCNNBenchmarkResize')
+                 ] + _base_.test_pipeline[2:]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

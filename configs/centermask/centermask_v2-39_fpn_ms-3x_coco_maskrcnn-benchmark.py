@@ -4,3 +4,8 @@
 _base_ = ['./centermask_v2-39_fpn_ms-3x_coco.py', '../_base_/models/centermask_maskrcnn-benchmark.py']
 
 model = _base_.maskrcnn_benchmark_model
+# the paper code's test resize (maskrcnn-benchmark: the long side truncated, not rounded)
+test_pipeline = [_base_.test_pipeline[0], dict(_base_.test_pipeline[1], type='MaskRCNNBenchmarkResize')
+                 ] + _base_.test_pipeline[2:]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -6,8 +6,8 @@ from tests.helpers import load_config
 
 @pytest.mark.parametrize('name, iters, steps, train_scales, test_scale, fpn, convs', [
     ('centermask_v2-39_fpn_ms-3x_coco.py', 270000, [210000, 250000],
-     [(1333, s) for s in (640, 672, 704, 736, 768, 800)], (1333, 800), 256, 4),
-    ('centermask-lite_v2-19_fpn_ms-4x_coco.py', 360000, [300000, 340000], [(1000, 580), (1000, 600)], (1000, 600),
+     [(1333, s) for s in (640, 672, 704, 736, 768, 800)], (800, 1333), 256, 4),
+    ('centermask-lite_v2-19_fpn_ms-4x_coco.py', 360000, [300000, 340000], [(1000, 580), (1000, 600)], (600, 1000),
      128, 2),
 ])
 def test_reference_schedule(name, iters, steps, train_scales, test_scale, fpn, convs):
@@ -20,7 +20,8 @@ def test_reference_schedule(name, iters, steps, train_scales, test_scale, fpn, c
     assert steps_cfg.milestones == steps and cfg.train_cfg.max_iters == iters
     resize = cfg.train_dataloader.dataset.pipeline[2]
     assert resize.type == 'RandomChoiceResize' and [tuple(s) for s in resize.scales] == train_scales
-    assert tuple(cfg.test_dataloader.dataset.pipeline[1].scale) == test_scale
+    test_resize = cfg.test_dataloader.dataset.pipeline[1]  # detectron2's: short side, max size
+    assert test_resize.type == 'ResizeShortestEdge' and (test_resize.scale, test_resize.max_size) == test_scale
     model = cfg.model
     assert model.neck.out_channels == fpn and model.bbox_head.stacked_convs == convs
     assert model.roi_head.mask_head.num_convs == convs and model.roi_head.mask_iou_head.num_convs == convs

@@ -18,6 +18,12 @@ train_pipeline = [dict(type='SafeLoadImageFromFile', backend_args=None, imdecode
 train_dataloader = dict(dataset=dict(
     type='CenterMaskCocoDataset', filter_cfg=dict(filter_empty_gt=True, min_size=0, filter_crowd_only=True),
     pipeline=train_pipeline))
+# centermask2's test resize (detectron2's ResizeShortestEdge, which mmdet ships with the same arithmetic: short side
+# 800, long side at most 1333, both sides rounded); mmdet's Resize(keep_ratio=True) gives some sizes one pixel more
+test_resize = dict(type='ResizeShortestEdge', scale=800, max_size=1333, backend='pillow')
+test_pipeline = [_base_.test_pipeline[0], test_resize] + _base_.test_pipeline[2:]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 # batch 16 is global in the reference (findings D6): `tools/train.py CONFIG --auto-scale-lr` scales lr 0.01 by
 # (GPUs x 2) / 16 on another number of GPUs
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,5 +1,5 @@
 # CenterMask-Lite's COCO recipe (ref §7.1): 4x = 360k iters, steps 300k/340k; train short side 580 or 600
-# (max 1000), test 600 (max 1000). Everything else as the 3x recipe.
+# (max 1000), test 600 (max 1000) with detectron2's resize. Everything else as the 3x recipe.
 _base_ = './ms-poly-270k_coco-instance.py'
 
 max_iter = 360000
@@ -17,12 +17,7 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None, imdecode_backend='pillow'),
-    dict(type='Resize', scale=(1000, 600), keep_ratio=True, backend='pillow'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+test_pipeline = [_base_.test_pipeline[0], dict(_base_.test_resize, scale=600, max_size=1000)] + _base_.test_pipeline[2:]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
