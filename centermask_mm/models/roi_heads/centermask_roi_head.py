@@ -13,7 +13,7 @@ from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..layers import final_boxes, paste_masks_in_images
+from ..layers import detectron2_box_scale, final_boxes, paste_masks_in_images
 
 
 @MODELS.register_module()
@@ -32,10 +32,11 @@ class CenterMaskRoIHead(StandardRoIHead):
     * the final post-processing is chosen by ``test_cfg.postprocess`` (:data:`POSTPROCESS_MODES`):
 
       - ``'detectron2'`` (centermask2, detectron2 v0.3 ``detector_postprocess``; ref §4.5, findings D2/D3): boxes
-        are rescaled to the output image, clipped to it, boxes left empty by the clipping are dropped, and each
-        28x28 mask (predicted on the unclipped box) is pasted into its *clipped* box;
-      - ``'mmdet'`` (mmdet's FCNMaskHead, the default when the key is absent): boxes stay unclipped and masks are
-        pasted into them.
+        are rescaled to the output image with detectron2's arithmetic (multiplied by ``output / input`` size in
+        the boxes' float32, :func:`detectron2_box_scale`), clipped to it, boxes left empty by the clipping are
+        dropped, and each 28x28 mask (predicted on the unclipped box) is pasted into its *clipped* box;
+      - ``'mmdet'`` (mmdet's FCNMaskHead, the default when the key is absent): boxes are divided by the
+        ``scale_factor`` and stay unclipped, and masks are pasted into them.
 
       In both modes a box that does not overlap the output image at all is dropped before pasting (mmdet's CPU
       paste raises on such a box: "upper bound and lower bound inconsistent with step sign").
@@ -196,20 +197,24 @@ class CenterMaskRoIHead(StandardRoIHead):
         clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
         out_sizes = [tuple(int(v) for v in (meta['ori_shape'] if rescale else meta['img_shape'])[:2])
                      for meta in batch_img_metas]
+        # per image the rescale factors: divided by (mmdet) or multiplied by (detectron2), see final_boxes
+        factors = [(detectron2_box_scale(meta) if clip else tuple(meta['scale_factor'][:2])) if rescale else None
+                   for meta in batch_img_metas]
         if len(results_list) == 1:
             merged, image_index = results_list[0], None
-            (out_h, out_w), scale = out_sizes[0], batch_img_metas[0]['scale_factor'] if rescale else None
+            (out_h, out_w), scale = out_sizes[0], factors[0]
         else:
             merged = InstanceData.cat(results_list)
-            # per image: output size, scale factor, box count (one small host-to-device copy); per box: its image's
+            # per image: output size, rescale factors, box count (one small host-to-device copy); per box: its image's
             per_image = merged.bboxes.new_tensor(
-                [size + (tuple(meta['scale_factor'][:2]) if rescale else (1.0, 1.0)) + (len(results), )
-                 for size, meta, results in zip(out_sizes, batch_img_metas, results_list)])
+                [size + (factor if rescale else (1.0, 1.0)) + (len(results), )
+                 for size, factor, results in zip(out_sizes, factors, results_list)])
             image_index = torch.arange(len(results_list), device=all_preds.device).repeat_interleave(
                 per_image[:, 4].long(), output_size=len(merged))
-            per_box = per_image[image_index]  # [N, 5]: out_h, out_w, w_scale, h_scale, count
+            per_box = per_image[image_index]  # [N, 5]: out_h, out_w, w factor, h factor, count
             out_h, out_w, scale = per_box[:, 0], per_box[:, 1], per_box[:, 2:4] if rescale else None
-        keep, boxes = final_boxes(merged.bboxes, out_h, out_w, scale, clip)
+        keep, boxes = final_boxes(merged.bboxes, out_h, out_w, None if clip else scale, clip,
+                                  box_scale=scale if clip else None)
         probs = self.mask_probs(all_preds, merged.labels)[keep]  # the class first: no copy of [N, C, 28, 28]
         merged = merged[keep]
         merged.bboxes = boxes
@@ -229,7 +234,9 @@ class CenterMaskRoIHead(StandardRoIHead):
     def _paste_soft_masks(self, preds: Tensor, results: InstanceData, meta: dict, rescale: bool) -> InstanceData:
         out_h, out_w = (meta['ori_shape'] if rescale else meta['img_shape'])[:2]
         clip = self.test_cfg.get('postprocess', 'mmdet') == 'detectron2'
-        keep, boxes = final_boxes(results.bboxes, out_h, out_w, meta['scale_factor'] if rescale else None, clip)
+        factor = (detectron2_box_scale(meta) if clip else meta['scale_factor']) if rescale else None
+        keep, boxes = final_boxes(results.bboxes, out_h, out_w, None if clip else factor, clip,
+                                  box_scale=factor if clip else None)
         results = results[keep]
         results.bboxes = boxes
         meta = dict(meta, ori_shape=(out_h, out_w), scale_factor=(1.0, 1.0))
