@@ -1,5 +1,5 @@
 """FCOS head with CenterMask's box decoding (ref §3.3, centermask2 ``FCOSOutputs.predict_proposals``)."""
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from collections import OrderedDict
 
@@ -54,6 +54,25 @@ def batched_nms_traceable(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: 
     return torch.cat([boxes[keep], scores[keep][:, None]], -1), keep
 
 
+def cap_detections(scores: Tensor, max_per_img: int, keep_ties: bool) -> Union[slice, Tensor]:
+    """Which of the NMS survivors ``scores [n]`` (sorted by decreasing score, as NMS returns them) an image keeps:
+    the ``max_per_img`` best, and with ``keep_ties`` also every further one whose score ties the
+    ``max_per_img``-th (centermask2 and the paper code keep ``scores >= kthvalue(scores, n - max_per_img + 1)``
+    after NMS, which can be more than ``max_per_img`` boxes).
+
+    Returns a slice, or a bool mask ``[n]`` (ties kept, only when ``n > max_per_img``: one host read). While
+    tracing, always a mask computed in the graph (the threshold is the ``max_per_img``-th score of the scores padded
+    with -inf, so that fewer boxes than ``max_per_img`` keep all)."""
+    if max_per_img <= 0 or not keep_ties:  # max_per_img 0 keeps none (mmdet), < 0 all
+        return slice(None) if max_per_img < 0 else slice(0, max_per_img)
+    if is_tracing():
+        padded = F.pad(scores, (0, max_per_img), value=float('-inf'))
+        return scores >= padded[max_per_img - 1]
+    if scores.shape[0] <= max_per_img:
+        return slice(None)
+    return scores >= scores[max_per_img - 1]
+
+
 class CachedMlvlPointGenerator(MlvlPointGenerator):
     """mmdet's :class:`MlvlPointGenerator` that keeps the points of the last ``max_cached`` (feature-map sizes,
     dtype, device) it generated. The FCOS head asks for the same points on every image of a size: generating them
@@ -91,8 +110,10 @@ class CenterMaskFCOSHead(FCOSHead):
     3. the score is ``sqrt(cls * ctr)`` (centermask2) or ``cls * ctr`` (``score_sqrt=False``: maskrcnn-benchmark);
     4. boxes are not clipped to the image (centermask2) unless ``clip_bbox=True`` (maskrcnn-benchmark).
 
-    Then class-aware NMS and the ``max_per_img`` best, as mmdet's ``_bbox_post_process``. ``score_sqrt`` and
-    ``clip_bbox`` are read from the test / proposal cfg so that imported checkpoints can decode like their origin.
+    Then class-aware NMS and the ``max_per_img`` best, as mmdet's ``_bbox_post_process``, plus (``keep_score_ties``,
+    default ``True``: both references) every further box whose score ties the ``max_per_img``-th
+    (:func:`cap_detections`). ``score_sqrt``, ``clip_bbox`` and ``keep_score_ties`` are read from the test /
+    proposal cfg so that imported checkpoints can decode like their origin.
 
     It also decodes in training (``loss_and_predict``, the RoIs of the mask branch): FCOSHead keeps
     ``norm_on_bbox`` predictions in stride units while training, so they are scaled by the level stride here.
@@ -175,8 +196,9 @@ class CenterMaskFCOSHead(FCOSHead):
                     rescale=rescale, with_nms=with_nms, img_meta=img_meta)
             elif with_nms and image_scores.numel() > 0:  # mmdet's _bbox_post_process after its (done) size filter
                 det_bboxes, keep = batched_nms(image_bboxes, image_scores, image_labels, cfg.nms)
-                keep = keep[:cfg.max_per_img]
-                results = InstanceData(bboxes=image_bboxes[keep], scores=det_bboxes[:cfg.max_per_img, -1],
+                cap = cap_detections(det_bboxes[:, -1], cfg.max_per_img, cfg.get('keep_score_ties', True))
+                keep = keep[cap]
+                results = InstanceData(bboxes=image_bboxes[keep], scores=det_bboxes[cap, -1],
                                        labels=image_labels[keep])
             else:
                 results = InstanceData(bboxes=image_bboxes, scores=image_scores, labels=image_labels)
@@ -225,13 +247,20 @@ class CenterMaskFCOSHead(FCOSHead):
 
     def _bbox_post_process(self, results: InstanceData, cfg: ConfigDict, rescale: bool = False,
                            with_nms: bool = True, img_meta: Optional[dict] = None) -> InstanceData:
-        """mmdet's, except while tracing (ONNX export), where mmdet's Python branches on the data (NMS skipped
-        when no box is left; the small-box filter skipped when every box passes) would be frozen at the traced
-        input: then the filter and the NMS (:func:`batched_nms_traceable`) always run, which gives the same
-        results (NMS of no box is no box).
+        """mmdet's, with the cap of :func:`cap_detections` (score ties of the last kept box kept), except while
+        tracing (ONNX export), where mmdet's Python branches on the data (NMS skipped when no box is left; the
+        small-box filter skipped when every box passes) would be frozen at the traced input: then the filter and the
+        NMS (:func:`batched_nms_traceable`) always run, which gives the same results (NMS of no box is no box).
         ``results``: ``bboxes [n, 4], scores [n], labels [n]`` -> the same fields after NMS and ``max_per_img``."""
+        keep_ties = cfg.get('keep_score_ties', True)
         if not is_tracing():
-            return super()._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta)
+            if not (with_nms and keep_ties and cfg.max_per_img >= 0):
+                return super()._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms,
+                                                  img_meta=img_meta)
+            uncapped = ConfigDict(cfg, max_per_img=max(len(results), cfg.max_per_img))  # mmdet caps after NMS
+            results = super()._bbox_post_process(results, uncapped, rescale=rescale, with_nms=with_nms,
+                                                 img_meta=img_meta)
+            return results[cap_detections(results.scores, cfg.max_per_img, keep_ties)]
         if rescale or not with_nms or hasattr(results, 'score_factors'):
             raise NotImplementedError('CenterMaskFCOSHead: tracing supports rescale=False, with_nms=True only')
         if cfg.get('min_bbox_size', -1) >= 0:
@@ -240,4 +269,4 @@ class CenterMaskFCOSHead(FCOSHead):
         det_bboxes, keep_idxs = batched_nms_traceable(results.bboxes, results.scores, results.labels, cfg.nms)
         results = results[keep_idxs]
         results.scores = det_bboxes[:, -1]
-        return results[:cfg.max_per_img]
+        return results[cap_detections(results.scores, cfg.max_per_img, keep_ties)]

@@ -224,3 +224,61 @@ def test_size_filter_and_nms_equal_mmdet_bbox_post_process(min_bbox_size, clip_b
         for key in ('bboxes', 'scores', 'labels'):
             assert torch.equal(getattr(ours, key), getattr(expected, key)), key
     assert filtered > 0 or min_bbox_size < 0  # the filter had something to do
+
+
+def tied_outputs(probs):
+    """One level of ``len(probs)`` locations in a row (stride 8), class 0 with ``probs``, centerness 1 (logit 20),
+    boxes 4 px wide around each location: no two overlap, so NMS keeps every candidate."""
+    num = len(probs)
+    cls_score = torch.full((1, 2, 1, num), -20.0)
+    cls_score[0, 0, 0] = torch.tensor([logit(p) for p in probs])
+    return [cls_score], [torch.full((1, 4, 1, num), 2.0)], [torch.full((1, 1, 1, num), 20.0)]
+
+
+def reference_cap(scores, max_per_img):
+    """centermask2 / the paper code after NMS: keep ``scores >= kthvalue(scores, n - k + 1)`` when n > k."""
+    n = scores.numel()
+    if n <= max_per_img:
+        return torch.ones(n, dtype=torch.bool)
+    threshold, _ = torch.kthvalue(scores, n - max_per_img + 1)
+    return scores >= threshold.item()
+
+
+@pytest.mark.parametrize('probs', [
+    [0.8] * 60,  # every score ties: all 60 kept
+    [0.9 - 0.005 * i for i in range(48)] + [0.6] * 6 + [0.5 - 0.01 * i for i in range(10)],  # 6 tie at rank 49-54
+    [0.9 - 0.005 * i for i in range(64)],  # no tie: exactly 50
+])
+def test_cap_keeps_the_scores_that_tie_the_last_kept_one(probs):
+    head = build_head().eval()
+    meta = dict(img_shape=(8, 8 * len(probs)), scale_factor=(1.0, 1.0))
+    outputs = tied_outputs(probs)
+    survivors = head.predict_by_feat(*outputs, batch_img_metas=[meta],
+                                     cfg=decode_cfg(nms_pre=1000, max_per_img=-1))[0]
+    assert len(survivors) == len(probs)  # NMS kept every box
+    expected = survivors[reference_cap(survivors.scores, 50)]
+    got = head.predict_by_feat(*outputs, batch_img_metas=[meta], cfg=decode_cfg(nms_pre=1000, max_per_img=50))[0]
+    assert len(got) == len(expected) and len(got) >= 50
+    for key in ('bboxes', 'scores', 'labels'):
+        assert torch.equal(getattr(got, key), getattr(expected, key)), key
+    # mmdet's cap (keep_score_ties=False): exactly 50, the first 50 survivors
+    exact = head.predict_by_feat(*outputs, batch_img_metas=[meta],
+                                 cfg=decode_cfg(nms_pre=1000, max_per_img=50, keep_score_ties=False))[0]
+    assert torch.equal(exact.bboxes, survivors.bboxes[:50])
+    # the same cap on mmdet's path (rescale=True runs _bbox_post_process)
+    rescaled = head.predict_by_feat(*outputs, batch_img_metas=[meta], rescale=True,
+                                    cfg=decode_cfg(nms_pre=1000, max_per_img=50))[0]
+    assert torch.equal(rescaled.scores, expected.scores)
+
+
+def test_cap_in_the_traced_form_equals_the_eager_one(monkeypatch):
+    """While tracing (ONNX export) the cap is a mask computed from the scores padded with -inf."""
+    from centermask_mm.models.dense_heads import centermask_fcos_head as module
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.7, 0.7, 0.6])
+    for k in (1, 2, 3, 5, 6, 9):
+        eager = scores[module.cap_detections(scores, k, True)]
+        assert torch.equal(eager, scores[reference_cap(scores, k)]), k
+        monkeypatch.setattr(module, 'is_tracing', lambda: True)
+        traced = scores[module.cap_detections(scores, k, True)]
+        monkeypatch.setattr(module, 'is_tracing', lambda: False)
+        assert torch.equal(traced, eager), k
