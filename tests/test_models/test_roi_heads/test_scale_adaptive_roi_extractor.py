@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -21,6 +23,33 @@ def test_eq2_boundaries_by_hand():
     assert levels([(0, 0, 1216, 800)]) == [2]   # the whole image: k = 5 -> P5
     assert levels([(10, 10, 20, 20)]) == [0]    # k = ceil(5 - 13.25) = -8, clamped to P3
     assert levels([(-500, -500, 2000, 2000)]) == [2]  # unclipped box larger than the image: k = 8, clamped to P5
+
+
+def reference_levels_float32(boxes, img_areas):
+    """centermask2's Eq. 2 as it computes it: float32 box areas ``(x2 - x1) * (y2 - y1)`` and image areas, then
+    ``ceil(5 - log2(A_img / A_roi + eps))`` in float32, clamped to [3, 5], minus 3."""
+    boxes = boxes.float()
+    box_areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    k = torch.ceil(5 - torch.log2(img_areas.float() / box_areas + sys.float_info.epsilon))
+    return (torch.clamp(k, min=3, max=5).to(torch.int64) - 3).tolist()
+
+
+def test_eq2_at_exact_level_boundaries_follows_the_float32_reference():
+    """Boxes whose area is within a few float32 roundings of A_img/2 or A_img/4: the level is the reference's
+    float32 one; in float64 some of them go one level up."""
+    ulp = lambda v: torch.nextafter(torch.tensor(v), torch.tensor(float('inf'))).item() - v  # noqa: E731
+    heights = [400 + k * ulp(400.0) for k in range(-4, 5)] + [200 + k * ulp(200.0) for k in range(-4, 5)]
+    boxes = torch.tensor([[0.0, 0.0, 1216.0, h] for h in heights], dtype=torch.float32)
+    # and boxes not anchored at 0 (the subtraction rounds too)
+    boxes = torch.cat([boxes, boxes + torch.tensor([[0.3, 0.7, 0.3, 0.7]])])
+    img_areas = torch.full((len(boxes), ), float(H * W))
+    expected = reference_levels_float32(boxes, img_areas)
+    rois = torch.cat([torch.zeros(len(boxes), 1), boxes], 1)
+    assert scale_adaptive_levels(rois, img_areas, 3, 5).tolist() == expected
+    assert scale_adaptive_levels(rois.double(), img_areas.double(), 3, 5).tolist() == expected  # any input dtype
+    areas64 = (boxes[:, 2].double() - boxes[:, 0].double()) * (boxes[:, 3].double() - boxes[:, 1].double())
+    exact = (torch.ceil(5 - torch.log2(img_areas.double() / areas64)).clamp(3, 5) - 3).long().tolist()
+    assert exact != expected  # the constructed boxes do sit where float64 and float32 disagree
 
 
 def test_image_area_is_per_roi():

@@ -21,11 +21,15 @@ def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: in
             references). A larger ``k_max`` than ``top_level`` is the paper text's reading (k_max = P7).
 
     With ``k_max = 5``: ``A_roi > A_img/2`` -> P5, ``A_img/4 < A_roi <= A_img/2`` -> P4, else P3 (clamped).
+
+    Computed in float32 as centermask2 does (box areas, image areas, their ratio plus the float64 machine epsilon,
+    ``log2``, ``ceil``), whatever the dtype of ``rois``, so that a box at a level boundary (an area within a float32
+    rounding of ``A_img / 2``) goes to the reference's level.
     """
     top_level = k_max if top_level is None else top_level
+    rois = rois.float()
     roi_areas = (rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])
-    ratio = img_areas.to(torch.float64) / roi_areas.to(torch.float64) + sys.float_info.epsilon
-    k = torch.ceil(k_max - torch.log2(ratio))
+    k = torch.ceil(k_max - torch.log2(img_areas.float() / roi_areas + sys.float_info.epsilon))
     return (k.clamp(k_min, top_level) - k_min).long()
 
 
