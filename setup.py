@@ -4,20 +4,31 @@ import os.path as osp
 from setuptools import find_packages, setup
 
 
+HERE = osp.dirname(osp.abspath(__file__))
+
+
 def read_version():
     namespace = {}
-    with open(osp.join(osp.dirname(__file__), 'centermask_mm', 'version.py')) as f:
+    with open(osp.join(HERE, 'centermask_mm', 'version.py'), encoding='utf-8') as f:
         exec(f.read(), namespace)
     return namespace['__version__']
+
+
+def read_readme():
+    path = osp.join(HERE, 'README.md')
+    if not osp.exists(path):
+        return ''
+    with open(path, encoding='utf-8') as f:
+        return f.read()
 
 
 setup(
     name='centermask_mm',
     version=read_version(),
     description='CenterMask (CVPR 2020) and VoVNetV2 as OpenMMLab (mmdet 3.x) components',
-    long_description=open('README.md').read() if osp.exists('README.md') else '',
+    long_description=read_readme(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['centermask_mm', 'centermask_mm.*']),
+    packages=find_packages(include=['centermask_mm', 'centermask_mm.*']),  # not tools/, tests/, configs/
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.1',

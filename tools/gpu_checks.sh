@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of this project, in one run, on a machine with a CUDA GPU, nvcc and torch but no package registry
-# (such as the lent H100/H200 machines: Python 3.12, torch 2.11 + CUDA 13, no mmcv/mmengine/mmdet).
+# (such as the lent H100/H200 machines: Python 3.12, no mmcv/mmengine/mmdet).
 #
 #   tools/gpu_checks.sh WHEEL_DIR OUT_DIR
 #
@@ -11,16 +11,16 @@
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d WHEEL_DIR ...
 #   pip download --no-deps --no-binary :all: --no-build-isolation -d WHEEL_DIR mmcv==2.1.0
 # Steps (each under a time limit, results written to OUT_DIR as they come, in order of importance):
-#   1. mmcv's CUDA ops built in place (~3.5 min with 16 jobs, one architecture);
+#   1. mmcv's CUDA ops built in place (one architecture, all cores);
 #   2. CUDA graphs alone (benchmark_speedups --cuda-graph without the other two): the predictions must be identical
 #      to the eager ones (sorted-score diff 0) and the time ratio;
 #   3. all inference speed-ups (--fuse-conv-bn --channels-last --cuda-graph): compare_models, CenterMask models and
 #      Mask R-CNN R-50, batch 1 and 8, fp32 then half weights (the issue's GPU targets), the V2-39 profile;
-#   4. the VoVNet backbones against timm's on CUDA (V-19-dw-eSE was 1.056x, the target 1.05x);
+#   4. the VoVNet backbones against timm's on CUDA (the target: at most 1.05x timm's time);
 #   5. fuse + channels-last without graphs (benchmark_speedups fp32), and SOLOv2 with them;
 #   6. compare_models on CUDA, fp32, every model of the zoo (batch 1 and 8, training step);
 #   7. CPU vs CUDA outputs (fp32, fp16) of CenterMask V2-39, R-50, Lite V-19.
-# (Autocast and the plain fp16 run were measured on 2026-11-26: docs/benchmarks.md.)
+# The analysis tools import model_comparison.py from their own folder; results go to docs/benchmarks.md.
 set -uo pipefail
 WHL=${1:?usage: gpu_checks.sh WHEEL_DIR OUT_DIR}
 OUT=${2:?usage: gpu_checks.sh WHEEL_DIR OUT_DIR}
@@ -67,7 +67,7 @@ CM=("CenterMask V2-39" "CenterMask R-50" "CenterMask-Lite V-19" "Mask R-CNN R-50
 ALL=("${CM[@]}" "CenterMask V2-99" "CenterMask-Lite V-19-slim-dw" "CenterMask-Lite V-39" "MS R-CNN R-50"
      "CondInst R-50" "YOLACT R-50" "RTMDet-Ins-tiny" "RTMDet-Ins-s" "SOLOv2 R-50" "Mask R-CNN V2-39")
 SPEEDUPS=(--fuse-conv-bn --channels-last --cuda-graph)
-# first what no earlier GPU run measured: CUDA graphs (identical outputs?), all speed-ups on the targets; then the rest
+# in order of importance: CUDA graphs (identical outputs?), all speed-ups on the targets; then the rest
 step 60 cuda_graph_only python3 tools/analysis_tools/benchmark_speedups.py --device cuda --warmup 3 --repeats 15 \
   --no-fuse-conv-bn --no-channels-last --cuda-graph --models "CenterMask V2-39" "CenterMask R-50" \
   "CenterMask-Lite V-19" --out "$OUT/cuda_graph_only.json"

@@ -43,6 +43,7 @@ def test_every_step_parses_with_its_tool(tmp_path, monkeypatch):
         script = REPO / argv[1]
         assert script.is_file(), argv[1]
         monkeypatch.setattr(sys, 'argv', [str(script)] + argv[2:])
+        monkeypatch.syspath_prepend(str(script.parent))  # as `python SCRIPT` does: its sibling modules import
         with pytest.raises(_Parsed):
             runpy.run_path(str(script), run_name='__main__')
     assert len(parsed) == len(commands)

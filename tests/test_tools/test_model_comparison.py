@@ -1,31 +1,7 @@
-"""The measuring pieces of ``centermask_mm/utils/model_comparison.py`` (the CLI end to end: test_tools.py)."""
-import pytest
+"""The measuring pieces of ``tools/analysis_tools/model_comparison.py`` (the generic timing of
+``centermask_mm/utils/benchmark.py``: tests/test_utils/test_benchmark.py; the CLI end to end: test_tools.py)."""
 
-from centermask_mm.utils.model_comparison import BASELINE, markdown, ratios_to_baseline, time_round_robin
-
-
-def test_round_robin_interleaves_the_calls_and_drops_a_failing_one():
-    order, errors = [], []
-
-    def call(name, fail_at=None):
-        def fn():
-            order.append(name)
-            if fail_at is not None and order.count(name) == fail_at:
-                raise RuntimeError(f'{name} broke')
-        return fn
-
-    calls = dict(a=call('a'), b=call('b', fail_at=3), c=call('c'))
-    times = time_round_robin(calls, 'cpu', warmup=1, repeats=3, on_error=lambda name, err: errors.append((name, err)))
-    # warm-up round, then timed rounds of one call each; b fails in the second timed round and leaves the rotation
-    assert order == ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c', 'a', 'c']
-    assert list(times) == ['a', 'c'] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
-    assert [name for name, _ in errors] == ['b'] and str(errors[0][1]) == 'b broke'
-
-
-def test_ratios_are_taken_round_by_round():
-    ratios = ratios_to_baseline([2.0, 6.0, 3.0], [4.0, 10.0, 3.0])
-    assert ratios['per_round'] == pytest.approx([0.5, 0.6, 1.0])
-    assert (ratios['median'], ratios['min'], ratios['max']) == pytest.approx((0.6, 0.5, 1.0))
+from tools.analysis_tools.model_comparison import BASELINE, markdown
 
 
 def test_trained_like_regime_caps_the_solov2_candidates(monkeypatch):
@@ -35,8 +11,8 @@ def test_trained_like_regime_caps_the_solov2_candidates(monkeypatch):
     import torch
     import torch.nn.functional as F
 
-    from centermask_mm.utils.model_comparison import (MODEL_ZOO, build_model, cap_nms_input, make_batch,
-                                                      worst_case_skip_reason)
+    from tools.analysis_tools.model_comparison import (MODEL_ZOO, build_model, cap_nms_input, make_batch,
+                                                       worst_case_skip_reason)
     k, seen = 300, {}
 
     class CountingFunctional:
@@ -96,7 +72,7 @@ def test_predict_flops_are_counted_for_condinst():
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, make_batch, predict_gflops
+    from tools.analysis_tools.model_comparison import MODEL_ZOO, build_model, make_batch, predict_gflops
     model = build_model(MODEL_ZOO['CondInst R-50'], 'cpu')
     data = make_batch(1, 128, 160)
     gflops = predict_gflops(model, data, nms_input=1000)
@@ -108,7 +84,7 @@ def test_predict_flops_are_counted_for_condinst():
 
 
 def test_compare_speedups_times_both_and_keeps_the_predictions():
-    from centermask_mm.utils.model_comparison import compare_speedups
+    from tools.analysis_tools.model_comparison import compare_speedups
     results = compare_speedups(['CenterMask-Lite V-19-slim-dw'], height=96, width=128, warmup=0, repeats=2,
                                log=lambda *a: None)
     row = results['CenterMask-Lite V-19-slim-dw']
@@ -120,7 +96,7 @@ def test_compare_speedups_times_both_and_keeps_the_predictions():
 def test_compare_speedups_reports_a_failing_model_and_goes_on():
     """cuda_graph on the CPU fails at the speed-up: each model gets an error row, nothing raises; without it the
     graph-free speed-ups of one model that does run are measured (identical outputs when nothing is changed)."""
-    from centermask_mm.utils.model_comparison import compare_speedups
+    from tools.analysis_tools.model_comparison import compare_speedups
     logged = []
     results = compare_speedups(['CenterMask-Lite V-19-slim-dw'], height=96, width=128, warmup=0, repeats=1,
                                cuda_graph=True, log=logged.append)
@@ -137,7 +113,7 @@ def test_trained_like_regime_caps_the_centermask_nms_input(monkeypatch):
     import mmcv.ops  # noqa: F401
     import torch
 
-    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, cap_nms_input, make_batch
+    from tools.analysis_tools.model_comparison import MODEL_ZOO, build_model, cap_nms_input, make_batch
     mmcv_nms = sys.modules['mmcv.ops.nms']  # the module (mmcv.ops.nms is also the function's name)
     sizes, nms = [], mmcv_nms.nms
 
@@ -161,7 +137,7 @@ def test_trained_like_regime_caps_the_centermask_nms_input(monkeypatch):
 def test_count_host_transfers_counts_python_reads_and_copies():
     import torch
 
-    from centermask_mm.utils.model_comparison import count_host_transfers
+    from tools.analysis_tools.model_comparison import count_host_transfers
 
     class Toy:
         def test_step(self, data):
@@ -174,7 +150,7 @@ def test_count_host_transfers_counts_python_reads_and_copies():
 
 def test_centermask_predict_reads_the_device_at_most_five_times_per_image():
     """The issue's target (host syncs <= 5 per image), for the Python-level reads of a real predict."""
-    from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, count_host_transfers, make_batch
+    from tools.analysis_tools.model_comparison import MODEL_ZOO, build_model, count_host_transfers, make_batch
     model = build_model(MODEL_ZOO['CenterMask-Lite V-19-slim-dw'], 'cpu')
     for batch in (1, 3):
         counts = count_host_transfers(model, make_batch(batch, 96, 128), nms_input=1000)

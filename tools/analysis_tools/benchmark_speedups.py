@@ -13,7 +13,8 @@ import json
 
 import torch
 
-from centermask_mm.utils.model_comparison import MODEL_ZOO, PRECISIONS, compare_speedups
+# model_comparison.py of this folder: Python puts a script's own directory first on sys.path
+from model_comparison import MODEL_ZOO, PRECISIONS, compare_speedups
 
 DEFAULT = ['CenterMask R-50', 'CenterMask V2-39', 'CenterMask-Lite V-19', 'Mask R-CNN R-50']
 

@@ -12,8 +12,8 @@ a wrong device path shows up as a crash, a different count or low agreement.
 
 TF32 is turned off for the CUDA run (``torch.backends.cudnn.allow_tf32 = False``; ``--tf32`` keeps PyTorch's
 default, on): cuDNN's TF32 convolutions round inputs to 10 mantissa bits, which with random weights through 39
-unnormalised layers (frozen BN at mean 0 / var 1) reorders most detections of V2-39 (measured on an H200: 0/50 ranks
-matched with TF32; the same rounding simulated on the CPU gives 1/50, while R-50 keeps 42/50 both ways).
+unnormalised layers (frozen BN at mean 0 / var 1) reorders most detections of V2-39 (the measured agreement, with and
+without TF32, is in docs/benchmarks.md).
 """
 import argparse
 import json
@@ -21,7 +21,8 @@ import sys
 
 import torch
 
-from centermask_mm.utils.model_comparison import MODEL_ZOO, build_model, make_batch, set_precision
+# model_comparison.py of this folder: Python puts a script's own directory first on sys.path
+from model_comparison import MODEL_ZOO, build_model, make_batch, set_precision
 
 
 def summary(reference, other, box_tol):

@@ -29,7 +29,9 @@ import mmdet
 import torch
 
 import centermask_mm
-from centermask_mm.utils.model_comparison import MODEL_ZOO, PRECISIONS, compare, markdown
+
+# model_comparison.py of this folder: Python puts a script's own directory first on sys.path
+from model_comparison import MODEL_ZOO, PRECISIONS, compare, markdown
 
 
 def parse_args():
@@ -42,7 +44,7 @@ def parse_args():
     parser.add_argument('--nms-input', type=int, default=1000,
                         help="trained-like: candidates per image into NMS and into SOLOv2's mask building")
     parser.add_argument('--models', nargs='+', default=list(MODEL_ZOO), choices=list(MODEL_ZOO), metavar='NAME',
-                        help='default: all of them (see centermask_mm/utils/model_comparison.py); SOLOv2 R-50 runs '
+                        help='default: all of them (see model_comparison.py in this folder); SOLOv2 R-50 runs '
                         'the trained-like regime only')
     parser.add_argument('--precision', default='fp32', choices=PRECISIONS,
                         help='inference precision: amp = autocast float16 (mmengine TestLoop fp16=True), '

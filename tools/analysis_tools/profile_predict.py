@@ -18,8 +18,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from centermask_mm.engine import speed_up_for_inference
-from centermask_mm.utils.model_comparison import (MODEL_ZOO, PRECISIONS, SYNC_OPS, build_model, cap_nms_input,
-                                                  count_host_transfers, make_batch, set_precision)
+
+# model_comparison.py of this folder: Python puts a script's own directory first on sys.path
+from model_comparison import (MODEL_ZOO, PRECISIONS, SYNC_OPS, build_model, cap_nms_input, count_host_transfers,
+                              make_batch, set_precision)
 
 
 def main():
