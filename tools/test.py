@@ -1,6 +1,7 @@
 """Test a checkpoint: mmdet's tools/test.py with centermask_mm loaded (same flags), plus two inference speed-ups.
-With ``--launcher pytorch`` and no CUDA device it runs distributed on CPU with gloo
-(centermask_mm.utils.cpu_dist_runner.CPUDistributedRunner).
+With ``--launcher pytorch`` and no CUDA device it runs distributed on CPU with gloo: it adds
+``--cfg-options runner_type=CPUDistributedRunner`` (centermask_mm.engine.CPUDistributedRunner) unless the config or
+the command line choose a runner_type.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR] [--cfg-options ...]
         [--fuse-conv-bn] [--channels-last]
@@ -12,8 +13,7 @@ float rounding (centermask_mm.engine.InferenceSpeedupHook; docs/benchmarks.md ha
 import argparse
 import sys
 
-from centermask_mm.utils.cpu_dist_runner import use_cpu_distributed_runner
-from centermask_mm.utils.mmdet_tools import add_custom_hook, run_mmdet_tool
+from centermask_mm.utils.mmdet_tools import add_custom_hook, cpu_distributed_args, run_mmdet_tool
 
 
 def split_speedup_flags(argv):
@@ -29,9 +29,8 @@ if __name__ == '__main__':
         print(__doc__)
 
     def patch(tool_module):
-        use_cpu_distributed_runner(tool_module)
-        if speedups.fuse_conv_bn or speedups.channels_last:
-            add_custom_hook(tool_module, dict(type='InferenceSpeedupHook', fuse_conv_bn=speedups.fuse_conv_bn,
-                                              channels_last=speedups.channels_last))
+        add_custom_hook(tool_module, dict(type='InferenceSpeedupHook', fuse_conv_bn=speedups.fuse_conv_bn,
+                                          channels_last=speedups.channels_last))
 
-    run_mmdet_tool('test.py', mmdet_argv, patch=patch)
+    run_mmdet_tool('test.py', cpu_distributed_args(mmdet_argv),
+                   patch=patch if speedups.fuse_conv_bn or speedups.channels_last else None)

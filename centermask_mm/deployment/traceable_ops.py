@@ -4,8 +4,9 @@ mmcv 2.x's compiled ops have no ONNX symbolic (they would become custom-domain n
 torchvision registers ``torchvision::roi_align`` -> ``RoiAlign`` (``coordinate_transformation_mode`` for the aligned
 mode at opset >= 16) and ``torchvision::nms`` -> ``NonMaxSuppression``. Both implement the same algorithms as mmcv's
 CPU/CUDA kernels (detectron2's RoIAlign; greedy NMS suppressing IoU > threshold, kept indices by decreasing score),
-so the swap changes no output (tests/test_deployment/test_traceable_ops.py). The NMS is swapped by the FCOS head
-itself while tracing (``batched_nms_traceable``), as it also has to trace without any box.
+so the swap changes no output (tests/test_deployment/test_traceable_variants.py). The NMS is swapped by the FCOS head
+itself while tracing (:func:`centermask_mm.models.utils.tracing.batched_nms_traceable`), as it also has to trace
+without any box.
 """
 import contextlib
 from typing import Iterator, Tuple
@@ -53,7 +54,7 @@ UNSUPPORTED = ('ModulatedDeformConv2d', 'DeformConv2d')
 def traceable_ops(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, every mmcv ``RoIAlign`` module of ``model`` is a :class:`TorchvisionRoIAlign` (restored
     on exit; the FCOS head's NMS selects its traceable form itself while tracing, see
-    :func:`centermask_mm.models.dense_heads.centermask_fcos_head.batched_nms_traceable`). Raises
+    :func:`centermask_mm.models.utils.tracing.batched_nms_traceable`). Raises
     ``NotImplementedError`` for a model with a deformable convolution (DCN: no standard ONNX op)."""
     for name, module in model.named_modules():
         if type(module).__name__.startswith(UNSUPPORTED):

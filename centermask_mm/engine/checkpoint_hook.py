@@ -19,7 +19,7 @@ class ReliableCheckpointHook(CheckpointHook):
       outdated ones removed afterwards (the same ones mmengine would remove).
     * **Atomic ``last_checkpoint``.** mmengine rewrites it with ``open(..., 'w')``; here it is written with
       :func:`~centermask_mm.utils.atomic_io.atomic_write_bytes`. (The checkpoint file itself is written atomically
-      by :class:`~centermask_mm.utils.atomic_io.AtomicLocalBackend`, registered on import.)
+      by :class:`~centermask_mm.compat.atomic_writes.AtomicLocalBackend`, registered on import.)
     * **Torch RNG state.** The checkpoint also stores the global torch CPU (and CUDA) random state under
       ``'rng_state'``; on ``--resume`` it is restored before training continues. Without it a resumed run draws
       different random numbers than an uninterrupted one (the RoI sampler's ``torch.randperm``), so the weights

@@ -1,5 +1,4 @@
-from .safe_checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, UnsafeCheckpointError, enable_safe_checkpoint_loading,
-                              safe_torch_load)
+from .atomic_io import atomic_write_bytes
+from .safe_checkpoint import UnsafeCheckpointError, safe_torch_load
 
-__all__ = ['MMENGINE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'enable_safe_checkpoint_loading',
-           'safe_torch_load']
+__all__ = ['UnsafeCheckpointError', 'atomic_write_bytes', 'safe_torch_load']

@@ -1,14 +1,19 @@
 """Run mmdet's own command-line tools (shipped in the mmdet wheel under ``mmdet/.mim/tools``) with centermask_mm
-imported first, so that the project's configs, modules and safe checkpoint loading are in place and every mmdet
-flag (``--cfg-options``, ``--resume``, ``--amp``, ``--work-dir``, ``--out``, ``--show-dir`` ...) works unchanged."""
+imported first, so that the project's configs, modules and :mod:`centermask_mm.compat` patches are in place and
+every mmdet flag (``--cfg-options``, ``--resume``, ``--amp``, ``--work-dir``, ``--out``, ``--show-dir`` ...) works
+unchanged."""
+import argparse
 import importlib.util
 import os.path as osp
 import sys
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Sequence
 
 import mmdet
+import torch
+from mmengine.config import Config, DictAction
 
-import centermask_mm  # noqa: F401  (registration + safe checkpoint loading)
+import centermask_mm  # noqa: F401  (registration + compat patches)
+from centermask_mm.engine.cpu_distributed_runner import CPUDistributedRunner
 
 
 def mmdet_tool_path(relpath: str) -> str:
@@ -44,6 +49,24 @@ def run_mmdet_tool(relpath: str, argv=None, patch: Optional[Callable] = None):
     finally:
         sys.argv = old_argv
         _destroy_process_group()
+
+
+def cpu_distributed_args(argv: Sequence[str]) -> List[str]:
+    """The arguments ``argv`` of mmdet's ``tools/train.py`` / ``tools/test.py`` (``CONFIG ...``), plus
+    ``--cfg-options runner_type=CPUDistributedRunner`` for a distributed run (``--launcher`` other than ``none``) on a
+    machine without CUDA, where mmengine's ``Runner`` cannot start: see
+    :mod:`centermask_mm.engine.cpu_distributed_runner`. Unchanged when the config or ``--cfg-options`` already set a
+    ``runner_type``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('config', nargs='?')
+    parser.add_argument('--launcher', default='none')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    args, _ = parser.parse_known_args(argv)
+    if args.launcher == 'none' or torch.cuda.is_available() or 'runner_type' in args.cfg_options:
+        return list(argv)
+    if args.config is not None and 'runner_type' in Config.fromfile(args.config, import_custom_modules=False):
+        return list(argv)
+    return list(argv) + ['--cfg-options', f'runner_type={CPUDistributedRunner.__name__}']
 
 
 def add_custom_hook(tool_module, hook: dict) -> None:

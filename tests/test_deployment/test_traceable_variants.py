@@ -4,13 +4,11 @@ import mmcv.ops
 import numpy as np
 import pytest
 import torch
-from mmcv.ops import batched_nms
 from mmdet.registry import MODELS
 
-import centermask_mm.models.dense_heads.centermask_fcos_head as fcos_head_module
 from centermask_mm.deployment import TorchvisionRoIAlign, export_onnx, traceable_ops
-from centermask_mm.models.dense_heads.centermask_fcos_head import batched_nms_traceable, topk_count
 from centermask_mm.models.roi_heads.roi_extractors.scale_adaptive_roi_extractor import image_areas
+from centermask_mm.models.utils import tracing
 from tests.helpers import model_cfg
 
 LITE = ('toy', 'centermask-lite_v2-19-slim-dw_fpn_toy.py')
@@ -34,28 +32,6 @@ def test_torchvision_roi_align_equals_mmcv(aligned, sampling_ratio):
     got = TorchvisionRoIAlign.from_mmcv(mmcv_layer)(feats, rois)
     assert got.shape == (30, 8, 7, 7)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
-
-
-def test_traceable_batched_nms_equals_mmcv():
-    boxes, scores, labels = random_boxes(400)
-    cfg = dict(type='nms', iou_threshold=0.6)
-    dets, keep = batched_nms(boxes, scores, labels, cfg)
-    dets_t, keep_t = batched_nms_traceable(boxes, scores, labels, cfg)
-    assert 0 < len(keep) < 400
-    assert torch.equal(keep, keep_t) and torch.equal(dets, dets_t)
-    empty_dets, empty_keep = batched_nms_traceable(boxes[:0], scores[:0], labels[:0], cfg)  # mmcv's raises
-    assert empty_dets.shape == (0, 5) and empty_keep.numel() == 0
-    with pytest.raises(NotImplementedError):
-        batched_nms_traceable(boxes, scores, labels, dict(type='soft_nms', iou_threshold=0.6))
-
-
-def test_topk_count_while_tracing_is_a_tensor_of_the_same_value(monkeypatch):
-    scores = torch.rand(700)
-    assert topk_count(scores, 1000) == 700 and topk_count(scores, 500) == 500 and topk_count(scores, -1) == 700
-    monkeypatch.setattr(fcos_head_module, 'is_tracing', lambda: True)
-    for nms_pre, expected in ((1000, 700), (500, 500), (-1, 700)):
-        count = topk_count(scores, nms_pre)
-        assert isinstance(count, torch.Tensor) and int(count) == expected
 
 
 def test_image_areas_from_tensors_equal_those_from_tuples():
@@ -89,7 +65,7 @@ def test_predict_with_the_traceable_variants_is_identical(lite_model, monkeypatc
     inputs = torch.randn(1, 3, 96, 128) * 50
     expected = predict(lite_model, inputs, (90, 120))
     assert len(expected) > 20
-    monkeypatch.setattr(fcos_head_module, 'is_tracing', lambda: True)
+    monkeypatch.setattr(tracing, 'is_tracing', lambda: True)
     with traceable_ops(lite_model) as swapped:
         layers = swapped.roi_head.mask_roi_extractor.roi_layers
         assert all(isinstance(layer, TorchvisionRoIAlign) for layer in layers)

@@ -13,53 +13,14 @@ from mmengine.runner.checkpoint import save_checkpoint
 import centermask_mm.utils.atomic_io as atomic_io
 from centermask_mm.engine import ReliableCheckpointHook
 from centermask_mm.utils import safe_torch_load
-from centermask_mm.utils.atomic_io import AtomicLocalBackend
 
 
 class Crash(Exception):
     """Stands in for the process dying mid-write."""
 
 
-def arm_half_write_crash(monkeypatch):
-    """From now on, every file the atomic writer opens takes half of the bytes given to it, then the 'process
-    dies' (:class:`Crash`)."""
-    real_fdopen = os.fdopen
-
-    class HalfWriter:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            self.f.write(data[:len(data) // 2])
-            self.f.flush()
-            raise Crash('killed mid-write')
-
-    monkeypatch.setattr(atomic_io.os, 'fdopen', lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
-
-
 def checkpoint(value):
     return dict(meta=dict(iter=int(value)), state_dict=dict(w=torch.full((1000,), float(value))))
-
-
-def test_local_paths_use_the_atomic_backend(tmp_path):
-    assert type(get_file_backend(str(tmp_path / 'x.pth'))) is AtomicLocalBackend
-
-
-def test_crash_while_overwriting_keeps_the_old_file_whole(tmp_path, monkeypatch):
-    path = tmp_path / 'latest.pth'
-    save_checkpoint(checkpoint(1), str(path))
-    arm_half_write_crash(monkeypatch)
-    with pytest.raises(Crash):
-        save_checkpoint(checkpoint(2), str(path))
-    loaded = safe_torch_load(str(path))
-    assert loaded['meta']['iter'] == 1 and torch.equal(loaded['state_dict']['w'], torch.full((1000,), 1.0))
-    assert sorted(os.listdir(tmp_path)) == ['latest.pth']  # the partial temp file was removed
 
 
 def fake_runner(work_dir):

@@ -4,8 +4,14 @@ mmengine 0.10.7's ``Runner`` assumes CUDA as soon as a launcher is set: ``init_d
 ``torch.cuda.set_device(LOCAL_RANK)`` (a RuntimeError without a GPU) with the config's backend (``nccl`` in mmdet's
 default runtime, which has no CPU support), and ``wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to
 ``DistributedDataParallel``, which torch refuses for a CPU module. torch's ``SyncBatchNorm`` only runs on GPUs.
-:class:`CPUDistributedRunner` changes exactly those steps, and only when a launcher is set and CUDA is not available;
-``tools/train.py`` and ``tools/test.py`` (and so ``tools/dist_train.sh`` / ``tools/dist_test.sh``) use it.
+:class:`CPUDistributedRunner` changes exactly those steps, and only when a launcher is set and CUDA is not available.
+
+It is chosen like any custom runner, by ``runner_type='CPUDistributedRunner'`` in a config or
+``--cfg-options runner_type=CPUDistributedRunner``: mmdet's ``tools/train.py`` and ``tools/test.py`` then build it
+with ``RUNNERS.build(cfg)``. It is registered in mmengine's root ``RUNNERS``, which both find whatever the default
+scope (``train.py`` builds from mmengine's registry, ``test.py`` from mmdet's, a child of it). Our
+``tools/train.py`` and ``tools/test.py`` (and so ``tools/dist_train.sh`` / ``tools/dist_test.sh``) add that option
+themselves for a distributed run without CUDA (:func:`centermask_mm.utils.mmdet_tools.cpu_distributed_args`).
 """
 import copy
 import datetime
@@ -16,7 +22,7 @@ import torch.distributed as torch_dist
 from mmengine.dist import is_distributed
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper, revert_sync_batchnorm
-from mmengine.registry import MODEL_WRAPPERS
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
@@ -41,6 +47,7 @@ def _warn(message: str) -> None:
     print_log(message, logger='current', level=logging.WARNING)
 
 
+@RUNNERS.register_module()
 class CPUDistributedRunner(Runner):
     """mmengine's ``Runner``, which also runs distributed (``--launcher pytorch``) without CUDA.
 
@@ -93,10 +100,3 @@ class CPUDistributedRunner(Runner):
         if isinstance(wrapper_type, type) and issubclass(wrapper_type, DistributedDataParallel):
             model_wrapper_cfg['device_ids'] = None  # a CPU module: DDP refuses device ids
         return MODEL_WRAPPERS.build(model_wrapper_cfg, default_args=dict(module=model))
-
-
-def use_cpu_distributed_runner(tool_module) -> None:
-    """``patch`` for :func:`centermask_mm.utils.mmdet_tools.run_mmdet_tool`: mmdet's ``tools/train.py`` and
-    ``tools/test.py`` build ``Runner.from_cfg(cfg)`` (when the config sets no ``runner_type``) from their module's
-    ``Runner`` name, which this points at :class:`CPUDistributedRunner`."""
-    tool_module.Runner = CPUDistributedRunner

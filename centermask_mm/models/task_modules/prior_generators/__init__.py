@@ -1,0 +1,3 @@
+from .point_generator import CachedMlvlPointGenerator
+
+__all__ = ['CachedMlvlPointGenerator']
