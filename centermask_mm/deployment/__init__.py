@@ -1,4 +1,4 @@
-"""Deployment: ONNX export of CenterMask with standard ops and ONNX Runtime inference (see docs/readme_sections)."""
+"""Deployment: ONNX export of CenterMask with standard ops and ONNX Runtime inference (see docs/deploy.md)."""
 from .export import DEFAULT_OPSET, custom_domain_nodes, export_onnx, graph_nodes
 from .onnx_wrapper import INPUT_NAMES, OUTPUT_NAMES, CenterMaskONNXWrapper
 from .ort_runner import ORTCenterMask

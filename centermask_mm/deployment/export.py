@@ -7,6 +7,8 @@ import onnx
 import torch
 import torch.nn as nn
 
+from ..models.dense_heads import CenterMaskFCOSHead
+from ..models.detectors import CenterMask
 from .onnx_wrapper import INPUT_NAMES, OUTPUT_NAMES, CenterMaskONNXWrapper
 from .traceable_ops import traceable_ops
 
@@ -26,7 +28,12 @@ def export_onnx(model: nn.Module, out_file: str, shape: Tuple[int, int] = (320, 
     ``img_shape [2]``, outputs ``boxes, labels, scores, mask_scores, masks`` (see the wrapper). With ``dynamic`` the
     graph takes any H and W (multiples of the model's ``pad_size_divisor``); without, only ``shape``.
     ``dataset_meta`` (``classes``, ``palette``) is stored as the model's ``dataset_meta`` metadata (JSON).
+    Raises ``TypeError`` for another model than a :class:`CenterMask` with a :class:`CenterMaskFCOSHead` (whose
+    decoding has the traceable form).
     """
+    if not isinstance(model, CenterMask) or not isinstance(model.bbox_head, CenterMaskFCOSHead):
+        raise TypeError(f'export_onnx exports a CenterMask with a CenterMaskFCOSHead, got {type(model).__name__}'
+                        + (f' with a {type(model.bbox_head).__name__}' if isinstance(model, CenterMask) else ''))
     height, width = shape
     divisor = getattr(model.data_preprocessor, 'pad_size_divisor', 1)
     if height % divisor or width % divisor:

@@ -11,9 +11,10 @@ OUTPUT_NAMES = ('boxes', 'labels', 'scores', 'mask_scores', 'masks')
 
 
 class CenterMaskONNXWrapper(nn.Module):
-    """Wraps a :class:`CenterMask` in eval mode for ``torch.onnx.export``; runs the model's own inference code
-    (``extract_feat``, the FCOS head's ``forward`` and ``predict_by_feat``, the RoI head's
-    ``mask_logits_and_scores`` and ``mask_probs``) up to, not including, the final box clipping and mask pasting.
+    """Wraps a :class:`CenterMask` (with a :class:`CenterMaskFCOSHead`) in eval mode for ``torch.onnx.export``;
+    runs the model's own inference code (``predict_fixed_shape``, the FCOS head's ``predict_by_feat`` on its
+    candidates, the RoI head's ``mask_logits_and_scores`` and ``mask_probs``) up to, not including, the final box
+    clipping and mask pasting.
 
     Inputs:
         image: ``[1, 3, H, W]`` float32, normalised and padded as the model's ``data_preprocessor`` does (H and W
@@ -35,9 +36,9 @@ class CenterMaskONNXWrapper(nn.Module):
 
     def forward(self, image: Tensor, img_shape: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         meta = dict(img_shape=img_shape, pad_shape=image.shape[-2:], batch_input_shape=image.shape[-2:])
-        x = self.model.extract_feat(image)
-        outs = self.model.bbox_head(x)
-        results = self.model.bbox_head.predict_by_feat(*outs, batch_img_metas=[meta], rescale=False)[0]
+        bbox_head = self.model.bbox_head
+        x, outs, candidates = self.model.predict_fixed_shape(image, bbox_head.test_cfg)
+        results = bbox_head.predict_by_feat(*outs, batch_img_metas=[meta], rescale=False, candidates=candidates)[0]
         roi_head = self.model.roi_head
         mask_preds, mask_scores = roi_head.mask_logits_and_scores(
             x, roi_head.pooling_rois(bbox2roi([results.bboxes]), [meta]), [results], [meta])

@@ -1,30 +1,31 @@
-"""CUDA-graph replay of the fixed-shape part of a detector's inference (backbone, neck, dense-head convolutions,
-CenterMask's candidate selection).
+"""CUDA-graph replay of the fixed-shape part of CenterMask's inference: :meth:`CenterMask.predict_fixed_shape`
+(backbone, neck, FCOS towers, the FCOS candidate selection).
 
-On a GPU a batch-1 CenterMask predict is bound by the host, not the GPU: about 700 operator calls, each a kernel
-launch of a few microseconds plus Python, for ~10 ms of kernels (docs/benchmarks.md, "On a GPU"). The backbone,
-the neck and the FCOS towers are 281 of those calls (CenterMask V2-39), and the FCOS candidate selection (score
-threshold, one top-k per level: ``CenterMaskFCOSHead.select_candidates``) 36 more; their shapes depend only on
-the input size. :func:`capture_cuda_graphs` records them once per input shape in a :class:`torch.cuda.CUDAGraph` and
-then replays the recorded kernels with one call: the same kernels on the same data, so the same outputs. What
-follows (decoding of the candidates, NMS, the mask branch, pasting) depends on the detections and runs as before.
+On a GPU a batch-1 CenterMask predict is bound by the host, not the GPU: it launches many small kernels, each a few
+microseconds of host work plus Python (docs/benchmarks.md, "On a GPU"). Most of them are in
+``predict_fixed_shape``, whose shapes depend only on the input size. :func:`capture_cuda_graphs` records it once per
+input shape in a :class:`torch.cuda.CUDAGraph` and then replays the recorded kernels with one call: the same kernels
+on the same data, so the same outputs. It sets the model's ``fixed_shape_runner``, which ``predict`` calls instead of
+the method; no method of the model or of its heads is replaced. What follows (decoding of the candidates, NMS, the
+mask branch, pasting) depends on the detections and runs as before.
 
 Limits (those of CUDA graphs):
 
-* inference only (eval mode, no autograd: a call with gradients enabled runs the module as it is), and not under
+* inference only (eval mode, no autograd: a call with gradients enabled runs the method as it is), and not under
   autocast (runs as it is; half weights, ``--precision fp16``, are replayed);
-* one graph per input shape (shape, dtype, strides of every tensor input), for the first ``max_shapes`` shapes; other
-  shapes run eagerly. It pays off where the input size is fixed (benchmarks, video, a pipeline with a fixed
-  ``Resize``/``Pad``), not with mmdet's keep-ratio test pipeline on COCO, whose images give many sizes;
+* one graph per input shape (shape, dtype, strides of every tensor input) and FCOS test cfg (``predict`` passes
+  it: the candidate selection's ``score_thr`` and ``nms_pre`` come from it), for the first ``max_shapes`` of them;
+  others run eagerly.
+  It pays off where the input size is fixed (benchmarks, video, a pipeline with a fixed ``Resize``/``Pad``), not with
+  mmdet's keep-ratio test pipeline on COCO, whose images give many sizes;
 * the outputs are the graph's own tensors, overwritten by the next call of the same shape: use them (as ``predict``
-  does) before calling the model again, or clone them;
+  does) before calling again, or clone them;
 * weights are read where they were when the graph was recorded: apply it last, after loading the checkpoint and the
   other speed-ups (:func:`~centermask_mm.engine.speed_up_for_inference` does), and do not replace parameters
-  afterwards (an in-place ``copy_`` into them is seen). The candidate selection's ``score_thr`` and ``nms_pre``
-  are those of the head's ``test_cfg`` when recorded; if they differ at a call, the selection runs eagerly.
+  afterwards (an in-place ``copy_`` into them is seen).
 
-Status (2026-11-26): tested on the CPU with a stand-in for the recording (``tests/test_engine/test_cuda_graph.py``);
-not yet run on a GPU, where ``tools/gpu_checks.sh`` checks it first (predictions identical to eager, timing).
+Tested on the CPU with a stand-in for the recording (``tests/test_engine/test_cuda_graph.py``); ``tools/gpu_checks.sh``
+checks it on a GPU (predictions identical to eager, timing).
 """
 from collections import OrderedDict
 from typing import Any, Callable, List, Tuple
@@ -32,6 +33,8 @@ from typing import Any, Callable, List, Tuple
 import torch
 from mmengine.model import is_model_wrapper
 from torch import Tensor
+
+from ..models.detectors import CenterMask
 
 
 def _tensors(tree: Any) -> List[Tensor]:
@@ -134,67 +137,28 @@ def _check_device(model: torch.nn.Module) -> None:
 
 
 def capture_cuda_graphs(model: torch.nn.Module, max_shapes: int = 4) -> torch.nn.Module:
-    """Run ``model.extract_feat`` (backbone and neck) and, for a one-stage detector (a ``bbox_head`` with
-    ``predict_by_feat``), the head's ``forward`` on those features and, where the head has one (CenterMask's FCOS
-    head), its ``select_candidates`` on those maps with its ``test_cfg``, from one CUDA graph per input shape
-    (:class:`GraphedCallable`); in place, also returned. The rest of ``predict`` runs as before.
+    """Replay ``model.predict_fixed_shape`` (a :class:`CenterMask`) from one CUDA graph per input shape and
+    selection settings: ``model.fixed_shape_runner = GraphedCallable(model.predict_fixed_shape, max_shapes)``,
+    which ``predict`` calls instead of the method (in place, also returned). The rest of ``predict`` runs as before;
+    in training mode or with gradients enabled the method runs as it is.
 
-    ``extract_feat`` replays the graph and returns its features; the head's ``forward``, called on those very
-    features (the same tuple, as mmdet's ``predict`` passes it), returns the maps the same replay computed without
-    launching anything, and ``select_candidates``, called on those maps with the ``test_cfg`` the replay used,
-    returns the replay's candidates. In training mode or with gradients enabled all run as they are. Calling it
-    twice is harmless. Raises ``ValueError`` for a model that is not on a CUDA device and ``RuntimeError`` for one
-    in training mode.
+    The candidate selection's ``score_thr`` and ``nms_pre`` come from the method's ``cfg`` argument (the head's test
+    cfg, which ``predict`` passes), so they are part of a graph's key: a call with other values than those recorded
+    gets its own graph, or runs eagerly once ``max_shapes`` graphs exist; it never replays the old ones.
+
+    Calling it twice is harmless. Raises ``TypeError`` for a model that is not a :class:`CenterMask` (no
+    fixed-shape method to record) or already has another ``fixed_shape_runner`` (``torch.compile``),
+    ``ValueError`` for a model that is not on a CUDA device and ``RuntimeError`` for one in training mode.
     """
     model = model.module if is_model_wrapper(model) else model
+    if not isinstance(model, CenterMask):
+        raise TypeError(f'cuda_graph records CenterMask.predict_fixed_shape; {type(model).__name__} has none')
     _check_device(model)
     if model.training:
         raise RuntimeError('cuda_graph is for inference: call model.eval() first')
-    if getattr(model, '_cuda_graph', None) is not None:
+    if isinstance(model.fixed_shape_runner, GraphedCallable):
         return model
-    extract = model.extract_feat
-    head = getattr(model, 'bbox_head', None)
-    head_forward = head.forward if head is not None and hasattr(head, 'predict_by_feat') else None
-    select = getattr(head, 'select_candidates', None) if head_forward is not None else None
-
-    def selection_settings():
-        return head.test_cfg.get('score_thr', 0.05), head.test_cfg.get('nms_pre', -1)
-
-    def recorded(inputs: Tensor):
-        feats = extract(inputs)
-        maps = head_forward(feats) if head_forward is not None else None
-        # maps: (cls_scores, bbox_preds, centernesses); the settings are Python values, fixed at the recording
-        candidates = (select(maps[0], maps[2], head.test_cfg), selection_settings()) if select is not None else None
-        return feats, maps, candidates
-
-    graphed = GraphedCallable(recorded, max_shapes)
-    last = {}  # what the last replay returned: features, head maps, candidates (with their settings)
-
-    def extract_feat(inputs: Tensor):
-        last.clear()
-        if model.training or torch.is_grad_enabled():
-            return extract(inputs)
-        feats, maps, candidates = graphed(inputs)
-        if maps is not None:
-            last.update(feats=feats, maps=maps, candidates=candidates)
-        return feats
-
-    def forward(feats, *args, **kwargs):
-        if not args and not kwargs and last.get('feats') is feats:
-            return last['maps']
-        return head_forward(feats, *args, **kwargs)
-
-    def select_candidates(cls_scores, score_factors, cfg):
-        maps, candidates = last.get('maps'), last.get('candidates')
-        if (candidates is not None and cls_scores is maps[0] and score_factors is maps[2] and cfg is head.test_cfg
-                and candidates[1] == selection_settings()):
-            return candidates[0]
-        return select(cls_scores, score_factors, cfg)
-
-    model.extract_feat = extract_feat
-    if head_forward is not None:
-        head.forward = forward
-    if select is not None:
-        head.select_candidates = select_candidates
-    model._cuda_graph = graphed
+    if model.fixed_shape_runner is not None:
+        raise TypeError(f'cuda_graph: the model already has a fixed_shape_runner ({model.fixed_shape_runner!r})')
+    model.fixed_shape_runner = GraphedCallable(model.predict_fixed_shape, max_shapes)
     return model

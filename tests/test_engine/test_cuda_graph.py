@@ -1,16 +1,20 @@
 """The CUDA-graph wrapper's plumbing on the CPU: the recording (``torch.cuda.CUDAGraph``, GPU only) is replaced by a
 stand-in with a CUDA graph's semantics (the outputs are fixed tensors the replay overwrites, the inputs are read
-from fixed tensors), so that what the wrapper adds is checked here: inputs copied in, one recording per shape,
-the head not run twice, eager fallbacks. ``tools/gpu_checks.sh`` checks the real graphs on a GPU (predictions
-equal to the eager ones, timing)."""
+from fixed tensors), so that what the wrapper adds is checked here: inputs copied in, one recording per shape and
+selection settings, ``predict`` calling the graphed ``predict_fixed_shape`` through ``fixed_shape_runner`` (no method
+replaced), the head not run twice, eager fallbacks. ``tools/gpu_checks.sh`` checks the real graphs on a GPU
+(predictions equal to the eager ones, timing)."""
 import copy
+import types
 
 import pytest
 import torch
 
 from centermask_mm.engine import GraphedCallable, capture_cuda_graphs, speed_up_for_inference
 from centermask_mm.engine import cuda_graph
-from centermask_mm.utils.model_comparison import build_model, make_batch
+from centermask_mm.models.dense_heads import CenterMaskFCOSHead
+from centermask_mm.models.detectors import CenterMask
+from tools.analysis_tools.model_comparison import build_model, make_batch
 
 LITE = 'configs/centermask/centermask-lite_v2-19-slim-dw_fpn_ms-4x_coco.py'
 
@@ -61,27 +65,76 @@ def test_graphed_callable_copies_inputs_and_records_once_per_shape(fake_graphs):
         GraphedCallable(fn, max_shapes=0)
 
 
+def assert_no_method_replaced(model):
+    """No instance attribute of the model or of any submodule shadows a method of its class, and none is a bound
+    method: the speed-ups add ``fixed_shape_runner`` and nothing else."""
+    for name, module in model.named_modules():
+        shadowing = [k for k, v in vars(module).items() if callable(getattr(type(module), k, None))]
+        bound = [k for k, v in vars(module).items() if isinstance(v, types.MethodType)]
+        assert not shadowing and not bound, (name or 'model', shadowing, bound)
+
+
+def predictions(model, data):
+    with torch.no_grad():
+        return model.test_step(data)[0].pred_instances
+
+
+def assert_same_predictions(got, expected):
+    assert len(expected) > 0
+    for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
+        assert torch.equal(getattr(got, key), getattr(expected, key)), key
+
+
 def test_detector_predictions_equal_eager_and_the_head_runs_inside_the_recording_only(fake_graphs):
     plain = build_model(LITE, 'cpu')
     graphed = speed_up_for_inference(copy.deepcopy(plain), fuse_conv_bn=False, channels_last=False, cuda_graph=True)
+    assert isinstance(graphed.fixed_shape_runner, GraphedCallable) and plain.fixed_shape_runner is None
+    assert graphed.fixed_shape_runner.fn == graphed.predict_fixed_shape  # the model's own method, graphed
+    assert_no_method_replaced(graphed)
+    assert type(graphed).predict is CenterMask.predict and type(graphed.bbox_head) is type(plain.bbox_head)
     first, second = make_batch(1, 128, 160), make_batch(1, 128, 160)
     second['inputs'][0] = second['inputs'][0].flip(-1)  # another image of the same size
     assert len(fake_graphs) == 0
-    with torch.no_grad():
-        for data in (first, second, first):
-            expected = plain.test_step(data)[0].pred_instances
-            got = graphed.test_step(data)[0].pred_instances
-            assert len(expected) > 0
-            for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
-                assert torch.equal(getattr(got, key), getattr(expected, key)), key
+    for data in (first, second, first):
+        assert_same_predictions(predictions(graphed, data), predictions(plain, data))
     assert len(fake_graphs) == 1  # one recording for the three calls of one size
+    assert graphed.fixed_shape_runner.eager_calls == 0
     # the head runs once per predict (in the stand-in's replay), not a second time on the replayed features
-    levels, original = [], graphed.bbox_head.forward_single
-    graphed.bbox_head.forward_single = lambda *args: levels.append(1) or original(*args)
+    calls = []
+    graphed.bbox_head.register_forward_hook(lambda *args: calls.append(1))
+    predictions(graphed, first)
+    assert len(calls) == 1
+    runner = graphed.fixed_shape_runner
+    assert capture_cuda_graphs(graphed) is graphed and graphed.fixed_shape_runner is runner  # twice: harmless
+
+
+def test_predict_uses_the_runner_it_is_given(fake_graphs):
+    """``predict`` calls ``fixed_shape_runner`` with the batch and the head's test cfg, and decodes its results."""
+    model = build_model(LITE, 'cpu')
+    data = make_batch(1, 128, 160)
+    expected = predictions(model, data)
+    seen = []
+
+    def runner(inputs, cfg):
+        seen.append(cfg)
+        return model.predict_fixed_shape(inputs, cfg)
+
+    model.fixed_shape_runner = runner
+    assert_same_predictions(predictions(model, data), expected)
+    assert seen == [model.bbox_head.test_cfg]
+    model.train()  # not used in training mode
     with torch.no_grad():
-        graphed.test_step(first)
-    assert len(levels) == len(graphed.bbox_head.strides)
-    assert capture_cuda_graphs(graphed) is graphed  # twice: harmless
+        model.predict(model.data_preprocessor(data)['inputs'], model.data_preprocessor(data)['data_samples'])
+    assert len(seen) == 1
+
+
+def test_refused_for_another_model_or_runner(fake_graphs):
+    with pytest.raises(TypeError, match='predict_fixed_shape'):
+        capture_cuda_graphs(torch.nn.Conv2d(1, 1, 1))
+    model = build_model(LITE, 'cpu')
+    model.fixed_shape_runner = lambda inputs, cfg: model.predict_fixed_shape(inputs, cfg)  # e.g. torch.compile's
+    with pytest.raises(TypeError, match='fixed_shape_runner'):
+        capture_cuda_graphs(model)
 
 
 def test_refused_on_the_cpu_and_in_training():
@@ -101,11 +154,12 @@ def test_autocast_runs_eagerly(fake_graphs, monkeypatch):
     assert graphed.eager_calls == 1 and not fake_graphs
 
 
-def test_candidate_selection_is_replayed_and_runs_eagerly_when_its_settings_change(fake_graphs, monkeypatch):
+def test_candidate_selection_is_replayed_and_follows_changed_settings(fake_graphs, monkeypatch):
     """CenterMask's FCOS candidate selection (score threshold, top-k per level) is part of the recording: one
-    selection per predict (in the stand-in's replay), none on the replayed maps; with another ``score_thr`` than the
-    recorded one it runs eagerly on the maps, and the predictions follow the new threshold."""
-    from centermask_mm.models.dense_heads import CenterMaskFCOSHead
+    selection per predict (in the stand-in's replay), none on the replayed maps. ``score_thr`` and ``nms_pre`` are
+    arguments of the recorded method: with another ``score_thr`` than the recorded one, a second recording follows
+    the new threshold (the first is not replayed for it); with no room for another recording (``max_shapes=1``) the
+    method runs eagerly."""
     runs = []
     original = CenterMaskFCOSHead.select_candidates
 
@@ -116,26 +170,33 @@ def test_candidate_selection_is_replayed_and_runs_eagerly_when_its_settings_chan
     monkeypatch.setattr(CenterMaskFCOSHead, 'select_candidates', counted)
     plain = build_model(LITE, 'cpu')
     graphed = speed_up_for_inference(copy.deepcopy(plain), fuse_conv_bn=False, channels_last=False, cuda_graph=True)
+    one_graph = copy.deepcopy(plain)
+    capture_cuda_graphs(one_graph, max_shapes=1)
     data = make_batch(1, 128, 160)
     assert plain.bbox_head.test_cfg.score_thr == 0  # compare_models' build: every detection count full
 
-    def check(expected_runs):
+    def check(model, expected_runs):
         runs.clear()
-        with torch.no_grad():
-            expected = plain.test_step(data)[0].pred_instances
-            got = graphed.test_step(data)[0].pred_instances
-        assert len(expected) > 0
-        for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
-            assert torch.equal(getattr(got, key), getattr(expected, key)), key
-        assert sum(head is graphed.bbox_head for head in runs) == expected_runs
+        expected, got = predictions(plain, data), predictions(model, data)
+        assert_same_predictions(got, expected)
+        assert sum(head is model.bbox_head for head in runs) == expected_runs
+        return got
 
-    check(expected_runs=2)  # the recording and the replay that follows it (the stand-in re-runs the function)
-    check(expected_runs=1)  # the replay only: none on the replayed maps
+    check(graphed, expected_runs=2)  # the recording and the replay that follows it (the stand-in re-runs the method)
+    check(graphed, expected_runs=1)  # the replay only: none on the replayed maps
+    check(one_graph, expected_runs=2)
     with torch.no_grad():  # a threshold that 20 (location, class) pairs pass, of the 50 detections so far
         cls_scores = plain.bbox_head(plain.extract_feat(plain.data_preprocessor(data)['inputs']))[0]
         threshold = torch.cat([c.flatten() for c in cls_scores]).sigmoid().topk(21).values[-1].item()
-    for model in (plain, graphed):
+    for model in (plain, graphed, one_graph):
         model.bbox_head.test_cfg.score_thr = threshold
-    check(expected_runs=2)  # the replay (recorded threshold) and the eager selection (the new one)
-    with torch.no_grad():
-        assert 0 < len(graphed.test_step(data)[0].pred_instances) <= 20
+    recordings = len(fake_graphs)
+    assert 0 < len(check(graphed, expected_runs=2)) <= 20  # a new recording (and its replay) for the new threshold
+    assert len(fake_graphs) == recordings + 1 and graphed.fixed_shape_runner.eager_calls == 0
+    check(graphed, expected_runs=1)  # replayed
+    check(one_graph, expected_runs=1)  # no room for a second recording: eager
+    assert one_graph.fixed_shape_runner.eager_calls == 1 and len(fake_graphs) == recordings + 1
+    graphed.bbox_head.test_cfg.nms_pre = 7  # nms_pre likewise
+    plain.bbox_head.test_cfg.nms_pre = 7
+    check(graphed, expected_runs=2)
+    assert len(fake_graphs) == recordings + 2

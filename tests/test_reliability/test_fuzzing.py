@@ -133,7 +133,7 @@ def fcos_outputs(draw):
     scores = draw(st.lists(st.floats(0, 1), min_size=m, max_size=m))
     labels = draw(st.lists(st.integers(0, 2), min_size=m, max_size=m))
     return InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                        scores=torch.tensor(scores, dtype=torch.float32), labels=torch.tensor(labels))
+                        scores=torch.tensor(scores, dtype=torch.float32), labels=torch.tensor(labels, dtype=torch.long))
 
 
 @settings(FUZZ, max_examples=30)
@@ -147,23 +147,26 @@ def test_predict_never_crashes_whatever_boxes_fcos_gives(dets, ori):
     scale = (img_w / ori[1], img_h / ori[0])
     samples = [DetDataSample(metainfo=dict(img_shape=(img_h, img_w), ori_shape=ori, scale_factor=scale,
                                            pad_shape=(64, 64), batch_input_shape=(64, 64))) for _ in dets]
-    original = model.bbox_head.predict
-    model.bbox_head.predict = lambda x, batch_data_samples, rescale=False: [d.clone() for d in dets]
+    original = model.bbox_head.predict_by_feat
+    model.bbox_head.predict_by_feat = lambda *args, **kwargs: [d.clone() for d in dets]
     try:
         with torch.no_grad():
             results = model.predict(torch.rand(len(dets), 3, 64, 64), samples, rescale=True)
     finally:
-        model.bbox_head.predict = original
+        model.bbox_head.predict_by_feat = original
     assert len(results) == len(dets)
+    clip = model.roi_head.test_cfg.get('postprocess', 'mmdet') == 'detectron2'  # final boxes clipped or not
     for sample, det in zip(results, dets):
         pred = sample.pred_instances
-        boxes = det.bboxes / det.bboxes.new_tensor(scale).repeat(2)
+        if clip:  # detectron2's rescale: multiplied by output / input size (in float32)
+            boxes = det.bboxes * det.bboxes.new_tensor([ori[1] / img_w, ori[0] / img_h]).repeat(2)
+        else:  # mmdet's: divided by the scale factor
+            boxes = det.bboxes / det.bboxes.new_tensor(scale).repeat(2)
         clipped = torch.stack([boxes[:, 0].clamp(0, ori[1]), boxes[:, 1].clamp(0, ori[0]),
                                boxes[:, 2].clamp(0, ori[1]), boxes[:, 3].clamp(0, ori[0])], dim=1)
         keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
         n = int(keep.sum())
         assert len(pred) == n
-        clip = model.roi_head.test_cfg.get('postprocess', 'mmdet') == 'detectron2'  # final boxes clipped or not
         assert pred.bboxes.shape == (n, 4) and torch.allclose(pred.bboxes, (clipped if clip else boxes)[keep])
         assert torch.equal(pred.labels, det.labels[keep]) and torch.equal(pred.scores, det.scores[keep])
         assert pred.masks.shape == (n, *ori) and pred.masks.dtype == torch.bool

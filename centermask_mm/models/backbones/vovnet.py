@@ -1,6 +1,6 @@
 """VoVNet / VoVNetV2 backbone (Lee et al., CenterMask, CVPR 2020; Lee et al., VoVNet, CVPRW 2019).
 
-Reference behaviour: ``shared/reference/centermask_reference.md`` §1 (stage tables, stem, pooling, residual rule,
+Reference behaviour: ``docs/reference.md`` §1 (stage tables, stem, pooling, residual rule,
 eSE placement, DCN, freezing) and §2 (OSA block). Every variant is one row of :attr:`VoVNet.arch_settings`.
 """
 import copy

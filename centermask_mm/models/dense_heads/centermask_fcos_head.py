@@ -1,57 +1,19 @@
 """FCOS head with CenterMask's box decoding (ref §3.3, centermask2 ``FCOSOutputs.predict_proposals``)."""
 from typing import List, Optional, Tuple, Union
 
-from collections import OrderedDict
-
 import torch
 import torch.nn.functional as F
-import torchvision
 from mmcv.ops import batched_nms
 from mmdet.models.dense_heads import FCOSHead
-from mmdet.models.task_modules.prior_generators import MlvlPointGenerator
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import get_box_wh
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-
-def is_tracing() -> bool:
-    """Whether the head runs under ``torch.jit`` tracing (the ONNX export): selects the traceable variants below,
-    which compute the same values (tests patch this function to run them in PyTorch)."""
-    return torch.jit.is_tracing()
-
-
-def topk_count(scores: Tensor, nms_pre: int):
-    """How many of the ``M`` scores of each row of ``scores [..., M]`` a level keeps: ``min(nms_pre, M)`` (all ``M``
-    when ``nms_pre <= 0``).
-
-    An ``int`` in PyTorch; while tracing (ONNX export) a 0-d tensor computed from the traced shape, so that one
-    exported graph keeps ``min(nms_pre, M)`` at every input size (an ``int`` would freeze the traced size's count).
-    """
-    if not is_tracing():
-        return scores.shape[-1] if nms_pre <= 0 else min(nms_pre, scores.shape[-1])
-    count = torch._shape_as_tensor(scores)[-1]
-    return count if nms_pre <= 0 else count.clamp(max=nms_pre)
-
-
-def batched_nms_traceable(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict) -> Tuple[Tensor, Tensor]:
-    """mmcv's ``batched_nms`` for ``nms_cfg=dict(type='nms', iou_threshold=t)`` in a form that traces to standard ONNX
-    at any number of boxes: ``boxes [n, 4]``, ``scores [n]``, ``idxs [n]`` (class) -> ``(dets [k, 5], keep [k])``.
-
-    The same computation (each class offset by ``label * (max coordinate + 1)``, one greedy NMS suppressing
-    IoU > t, kept by decreasing score) with torchvision's ``nms`` (-> ``NonMaxSuppression``) instead of mmcv's
-    compiled op (no ONNX symbolic), and the max coordinate of no box taken as -inf instead of raising (what ONNX's
-    ``ReduceMax`` gives), so that a graph traced on an input without candidates still holds the NMS.
-    """
-    if nms_cfg.get('type', 'nms') != 'nms' or nms_cfg.get('class_agnostic', False) or \
-            set(nms_cfg) - {'type', 'iou_threshold', 'class_agnostic', 'split_thr'}:
-        raise NotImplementedError(f'tracing supports nms=dict(type=\'nms\', iou_threshold=...) only, got {nms_cfg}')
-    # -inf appended with a Pad (a concatenated constant as large as -inf does not export: int64 overflow)
-    max_coordinate = F.pad(boxes.reshape(-1), (0, 1), value=float('-inf')).max()
-    offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
-    keep = torchvision.ops.nms(boxes + offsets[:, None], scores, float(nms_cfg['iou_threshold']))
-    return torch.cat([boxes[keep], scores[keep][:, None]], -1), keep
+from ..task_modules.prior_generators import CachedMlvlPointGenerator
+from ..utils import tracing  # tracing.is_tracing() looked up at call time: tests patch it there
+from ..utils.tracing import batched_nms_traceable, topk_count
 
 
 def cap_detections(scores: Tensor, max_per_img: int, keep_ties: bool) -> Union[slice, Tensor]:
@@ -65,37 +27,12 @@ def cap_detections(scores: Tensor, max_per_img: int, keep_ties: bool) -> Union[s
     with -inf, so that fewer boxes than ``max_per_img`` keep all)."""
     if max_per_img <= 0 or not keep_ties:  # max_per_img 0 keeps none (mmdet), < 0 all
         return slice(None) if max_per_img < 0 else slice(0, max_per_img)
-    if is_tracing():
+    if tracing.is_tracing():
         padded = F.pad(scores, (0, max_per_img), value=float('-inf'))
         return scores >= padded[max_per_img - 1]
     if scores.shape[0] <= max_per_img:
         return slice(None)
     return scores >= scores[max_per_img - 1]
-
-
-class CachedMlvlPointGenerator(MlvlPointGenerator):
-    """mmdet's :class:`MlvlPointGenerator` that keeps the points of the last ``max_cached`` (feature-map sizes,
-    dtype, device) it generated. The FCOS head asks for the same points on every image of a size: generating them
-    takes 65 operator calls (about 40 GPU kernel launches) per predict, 8 % of a CenterMask V2-39 predict. The cached
-    tensors are returned as they are (mmdet's consumers only read them: they are concatenated or indexed). While
-    tracing (ONNX export, FLOP analysis) the points are generated from the traced sizes and not cached."""
-    max_cached = 8
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._cache = OrderedDict()
-
-    def grid_priors(self, featmap_sizes, dtype=torch.float32, device='cuda', with_stride=False) -> List[Tensor]:
-        if is_tracing():
-            return super().grid_priors(featmap_sizes, dtype, device, with_stride)
-        key = (tuple(tuple(int(x) for x in size) for size in featmap_sizes), dtype, str(device), with_stride)
-        priors = self._cache.get(key)
-        if priors is None:
-            priors = super().grid_priors(featmap_sizes, dtype, device, with_stride)
-            self._cache[key] = priors
-            if len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
-        return list(priors)
 
 
 @MODELS.register_module()
@@ -135,7 +72,8 @@ class CenterMaskFCOSHead(FCOSHead):
                         batch_img_metas: Optional[List[dict]] = None,
                         cfg: Optional[ConfigDict] = None,
                         rescale: bool = False,
-                        with_nms: bool = True) -> List[InstanceData]:
+                        with_nms: bool = True,
+                        candidates: Optional[Tuple[Tensor, Tensor]] = None) -> List[InstanceData]:
         """The reference's decoding (class docstring) of a batch: every level and every image at once up to the
         candidates (score threshold, top-k, decoding, mmdet's ``min_bbox_size`` filter), then per image mmdet's NMS
         step (``batched_nms``, ``max_per_img``). With ``rescale`` (mmdet filters the rescaled boxes) and while
@@ -143,9 +81,12 @@ class CenterMaskFCOSHead(FCOSHead):
 
         ``cls_scores[l] [B, C, H_l, W_l]``, ``bbox_preds[l] [B, 4, H_l, W_l]``, ``score_factors[l] [B, 1, H_l, W_l]``
         (centerness logits) -> one :class:`InstanceData` (``bboxes [n, 4], scores [n], labels [n]``) per image.
-        mmdet's ``predict_by_feat`` decodes image by image and level by level (about 200 operator calls per image,
-        each a kernel launch on a GPU); here the selection is about 50 calls for the whole batch, with the same
+        mmdet's ``predict_by_feat`` decodes image by image and level by level (an operator call per step, each a
+        kernel launch on a GPU); here one selection serves the whole batch, with far fewer calls and the same
         results. The inputs are detached (as mmdet's), so decoding in training builds no graph.
+
+        ``candidates``: ``(scores, index)`` of :meth:`select_candidates` on these maps with this ``cfg``, computed
+        beforehand (:meth:`CenterMask.predict_fixed_shape`, which a CUDA graph may replay); ``None`` computes them.
         """
         if score_factors is None:
             raise ValueError('CenterMaskFCOSHead.predict_by_feat needs the centerness (score_factors)')
@@ -153,7 +94,7 @@ class CenterMaskFCOSHead(FCOSHead):
         num_classes = self.cls_out_channels
         priors = torch.cat(self.prior_generator.grid_priors([c.shape[-2:] for c in cls_scores],
                                                             dtype=cls_scores[0].dtype, device=cls_scores[0].device))
-        scores, index = self.select_candidates(cls_scores, score_factors, cfg)
+        scores, index = self.select_candidates(cls_scores, score_factors, cfg) if candidates is None else candidates
 
         # bbox_pred [B, 4, N] over all locations of all levels, in float32 (see select_candidates)
         if self.training and self.norm_on_bbox:  # FCOSHead keeps these in stride units while training
@@ -190,7 +131,7 @@ class CenterMaskFCOSHead(FCOSHead):
             [(bboxes, scores, labels)]
         results_list = []
         for (image_bboxes, image_scores, image_labels), img_meta in zip(per_image, batch_img_metas):
-            if rescale or is_tracing():
+            if rescale or tracing.is_tracing():
                 results = self._bbox_post_process(
                     InstanceData(bboxes=image_bboxes, scores=image_scores, labels=image_labels), cfg,
                     rescale=rescale, with_nms=with_nms, img_meta=img_meta)
@@ -253,7 +194,7 @@ class CenterMaskFCOSHead(FCOSHead):
         NMS (:func:`batched_nms_traceable`) always run, which gives the same results (NMS of no box is no box).
         ``results``: ``bboxes [n, 4], scores [n], labels [n]`` -> the same fields after NMS and ``max_per_img``."""
         keep_ties = cfg.get('keep_score_ties', True)
-        if not is_tracing():
+        if not tracing.is_tracing():
             if not (with_nms and keep_ties and cfg.max_per_img >= 0):
                 return super()._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms,
                                                   img_meta=img_meta)

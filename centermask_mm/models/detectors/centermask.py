@@ -1,6 +1,6 @@
 """CenterMask detector: FCOS (anchor-free, one stage) + a SAG-Mask RoI branch on its detections (ref §3-§6)."""
 import warnings
-from typing import Dict, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmdet.models.detectors import SingleStageDetector
@@ -11,7 +11,8 @@ from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from torch import Tensor
 
-from .config_checks import check_centermask_components, propagate_num_classes
+from ..dense_heads.centermask_fcos_head import CenterMaskFCOSHead
+from ..utils.config_checks import check_centermask_components, propagate_num_classes
 
 #: valid values of ``CenterMask(nonfinite_loss=...)``
 NONFINITE_LOSS_MODES = ('raise', 'skip')
@@ -34,8 +35,13 @@ class CenterMask(SingleStageDetector):
     ``rcnn`` (mask threshold). The ``rpn`` names follow mmdet's two-stage configs.
 
     * ``loss``: FCOS losses + ``loss_mask`` + ``loss_mask_iou`` on FCOS's own (detached) detections.
-    * ``predict``: FCOS boxes, then masks and ``mask_scores``; ``pred_instances`` has ``bboxes, labels, scores,
-      masks, mask_scores``.
+    * ``predict``: :meth:`predict_fixed_shape` (backbone, neck, FCOS towers, FCOS candidate selection: the part
+      whose shapes depend only on the input size), then the decoding of the candidates (NMS), then masks and
+      ``mask_scores``; ``pred_instances`` has ``bboxes, labels, scores, masks, mask_scores``.
+    * ``fixed_shape_runner`` (attribute, ``None`` when built): what ``predict`` calls instead of
+      :meth:`predict_fixed_shape` when set, a callable with its arguments and results: the inference speed-ups
+      set it (a CUDA-graph replay, :func:`~centermask_mm.engine.capture_cuda_graphs`; ``torch.compile``,
+      :func:`~centermask_mm.engine.inference_speedup.compile_fixed_shape`). Not used in training mode.
     * ``_forward`` (tensor mode) also runs the mask branch on the decoded boxes, so FLOP counting includes it.
     * ``nonfinite_loss='raise'`` (default): ``parse_losses`` raises :class:`NonFiniteLossError` naming the
       iteration and every non-finite loss, before the backward pass and the optimizer step, so a diverging run
@@ -47,9 +53,9 @@ class CenterMask(SingleStageDetector):
       accumulation (``accumulative_counts``) a skipped step does not count towards the accumulation.
     * ``num_classes`` (optional, the one place for the class count): written into the FCOS head, the mask head
       and the MaskIoU head configs before they are built; a head config that sets a different ``num_classes``
-      fails (:func:`.config_checks.propagate_num_classes`). Without it the heads keep their own values.
+      fails (:func:`..utils.config_checks.propagate_num_classes`). Without it the heads keep their own values.
     * ``__init__`` checks that the built components fit together (neck vs backbone channels, FCOS and RoI-extractor
-      strides vs the neck levels, one ``num_classes``): :mod:`.config_checks`.
+      strides vs the neck levels, one ``num_classes``): :mod:`..utils.config_checks`.
     """
 
     def __init__(self,
@@ -82,6 +88,7 @@ class CenterMask(SingleStageDetector):
         self.roi_head = MODELS.build(roi_head)
         check_centermask_components(self.backbone, self.neck, self.bbox_head, self.roi_head)
         self.nonfinite_loss = nonfinite_loss
+        self.fixed_shape_runner: Optional[Callable] = None
 
     @staticmethod
     def _nonfinite_report(loss: Tensor, log_vars: Dict[str, Tensor]) -> Tuple[str, dict]:
@@ -130,15 +137,56 @@ class CenterMask(SingleStageDetector):
         losses.update(self.roi_head.loss(x, proposals, batch_data_samples))
         return losses
 
+    def predict_fixed_shape(self, batch_inputs: Tensor, cfg: OptConfigType = None
+                            ) -> Tuple[Tuple[Tensor, ...], Tuple[List[Tensor], ...], Optional[Tuple[Tensor, Tensor]]]:
+        """The part of :meth:`predict` whose shapes depend only on the input size: backbone and neck
+        (``extract_feat``), the FCOS towers (``bbox_head``'s forward) and, for a :class:`CenterMaskFCOSHead`, its
+        candidate selection (score threshold, one top-k per level: ``select_candidates``). No host synchronisation
+        and no shape that depends on the data: what a CUDA graph records and ``torch.compile`` compiles
+        (``fixed_shape_runner``), and what the ONNX export traces first.
+
+        Args:
+            batch_inputs: ``[B, 3, H, W]``, pre-processed (normalised, padded).
+            cfg: the FCOS test cfg whose ``score_thr`` and ``nms_pre`` the selection reads; ``None``: the head's
+                ``test_cfg``. ``predict`` passes it, so that a runner keyed on its arguments sees the current values.
+
+        Returns:
+            ``(feats, head_outs, candidates)``:
+
+            * ``feats``: the neck outputs, one ``[B, C, ceil(H / s), ceil(W / s)]`` per level (stride ``s``);
+            * ``head_outs``: the head's forward, ``(cls_scores, bbox_preds, centernesses)``, per level
+              ``[B, num_classes, H_l, W_l]``, ``[B, 4, H_l, W_l]``, ``[B, 1, H_l, W_l]``;
+            * ``candidates``: ``(scores [B, K], index [B, K])`` of ``select_candidates`` (``K``: the sum over the
+              levels of ``min(nms_pre, H_l * W_l * num_classes)``), to be passed to the head's ``predict_by_feat``;
+              ``None`` for another dense head (e.g. mmdet's ``FCOSHead``), whose ``predict_by_feat`` selects itself.
+        """
+        feats = self.extract_feat(batch_inputs)
+        head_outs = self.bbox_head(feats)
+        if not isinstance(self.bbox_head, CenterMaskFCOSHead):
+            return feats, head_outs, None
+        cfg = self.bbox_head.test_cfg if cfg is None else cfg
+        return feats, head_outs, self.bbox_head.select_candidates(head_outs[0], head_outs[2], cfg)
+
+    def _predict_boxes(self, head_outs: tuple, candidates: Optional[Tuple[Tensor, Tensor]],
+                       batch_img_metas: List[dict]) -> list:
+        """The FCOS detections (unrescaled) from :meth:`predict_fixed_shape`'s maps and candidates."""
+        if candidates is None:
+            return self.bbox_head.predict_by_feat(*head_outs, batch_img_metas=batch_img_metas, rescale=False)
+        return self.bbox_head.predict_by_feat(*head_outs, batch_img_metas=batch_img_metas, rescale=False,
+                                              candidates=candidates)
+
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList, rescale: bool = True) -> SampleList:
-        x = self.extract_feat(batch_inputs)
-        results_list = self.bbox_head.predict(x, batch_data_samples, rescale=False)
+        fixed_shape = self.predict_fixed_shape
+        if self.fixed_shape_runner is not None and not self.training:
+            fixed_shape = self.fixed_shape_runner  # its outputs may be overwritten by its next call: used here only
+        x, head_outs, candidates = fixed_shape(batch_inputs, self.bbox_head.test_cfg)
+        batch_img_metas = [data_samples.metainfo for data_samples in batch_data_samples]
+        results_list = self._predict_boxes(head_outs, candidates, batch_img_metas)
         results_list = self.roi_head.predict(x, results_list, batch_data_samples, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList = None) -> tuple:
-        x = self.extract_feat(batch_inputs)
-        outs = self.bbox_head.forward(x)
+        x, outs, candidates = self.predict_fixed_shape(batch_inputs)
         batch_img_metas = [data_samples.metainfo for data_samples in batch_data_samples]
-        results_list = self.bbox_head.predict_by_feat(*outs, batch_img_metas=batch_img_metas, rescale=False)
+        results_list = self._predict_boxes(outs, candidates, batch_img_metas)
         return outs + self.roi_head.forward(x, results_list, batch_data_samples)

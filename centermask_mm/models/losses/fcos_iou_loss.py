@@ -39,7 +39,7 @@ class FCOSIoULoss(nn.Module):
     """centermask2's FCOS box loss (``LOC_LOSS_TYPE: giou``), a drop-in for mmdet's ``GIoULoss`` in ``FCOSHead``.
 
     It differs from mmdet's GIoU (``I / max(U, eps)``) by the ``+smooth`` on intersection and union, which
-    matters for small boxes (~2 stride units: gradient norm ~0.7x mmdet's). ``forward`` takes mmdet's loss
+    matters for small boxes (a few stride units: a smaller gradient than mmdet's). ``forward`` takes mmdet's loss
     arguments (``weight [n]``, ``avg_factor``, ``reduction_override``); FCOSHead passes the centerness targets as
     weights and their all-reduced sum as ``avg_factor``, the reference's normalisation.
     """

@@ -156,11 +156,13 @@ class CenterMaskRoIHead(StandardRoIHead):
         §3.5), made safe for RoIAlign: corners limited to one image size beyond each border (``[-w, 2w] x [-h, 2h]``
         of ``img_shape``) and never inverted (``x2 >= x1, y2 >= y1``).
 
-        Boxes inside those limits, which is every box a sane FCOS head reaches (its regressions extend at most a few
-        strides past the border), are unchanged. Others (a replaced head, random or half-precision weights) would
-        crash mmcv's RoIAlign: an inverted box is refused, a huge one makes it allocate a sampling grid proportional
-        to the box size. Without a host synchronisation; ``paste_masks`` still drops the boxes that do not overlap
-        the output image.
+        Boxes inside those limits, which is every box a FCOS head reaches unless a box regression exceeds the image
+        size, are unchanged. Others (a replaced head, random or diverging weights) would crash mmcv's CPU RoIAlign
+        or stall it: an inverted box is refused, a huge one makes it allocate a sampling grid proportional to the
+        box area (the README's "Where the output can differ from centermask2" gives the measured cost;
+        ``tools/analysis_tools/roi_align_far_boxes.py`` measures it). This is the one place where the pooled box
+        can differ from the reference's, which pools the raw box. Without a host synchronisation; ``paste_masks``
+        still drops the boxes that do not overlap the output image.
         """
         shapes = [meta['img_shape'] for meta in batch_img_metas]
         if any(isinstance(shape, Tensor) for shape in shapes):  # the ONNX export's img_shape input (h, w) [2]

@@ -112,30 +112,9 @@ def test_vectorised_selection_equals_the_per_level_algorithm(score_thr, nms_pre)
         assert lbl == elbl and s == pytest.approx(es, abs=1e-7) and box == pytest.approx(ebox, abs=1e-5)
 
 
-def test_cached_points_equal_mmdet_points_and_are_generated_once_per_size():
-    from mmdet.models.task_modules.prior_generators import MlvlPointGenerator
-    from torch.profiler import ProfilerActivity, profile
-
-    from centermask_mm.models.dense_heads.centermask_fcos_head import CachedMlvlPointGenerator
-    strides = [8, 16, 32, 64, 128]
-    cached, plain = CachedMlvlPointGenerator(strides), MlvlPointGenerator(strides)
-    sizes_a = [torch.Size((100, 152)), torch.Size((50, 76)), torch.Size((25, 38)), torch.Size((13, 19)),
-               torch.Size((7, 10))]
-    sizes_b = [(s[0] // 2 + 1, s[1] // 2 + 1) for s in sizes_a]
-    for sizes in (sizes_a, sizes_b, sizes_a):
-        for got, expected in zip(cached.grid_priors(sizes, device='cpu'), plain.grid_priors(sizes, device='cpu')):
-            assert torch.equal(got, expected)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        cached.grid_priors(sizes_a, device='cpu')
-    assert not [e for e in prof.events() if e.name.startswith('aten::')]  # no operator: from the cache
-    for n in range(CachedMlvlPointGenerator.max_cached + 3):
-        cached.grid_priors([(n + 1, n + 2)] * len(strides), device='cpu')
-    assert len(cached._cache) == CachedMlvlPointGenerator.max_cached
-
-
 def test_head_uses_the_cached_points():
     head = build_head()
-    from centermask_mm.models.dense_heads.centermask_fcos_head import CachedMlvlPointGenerator
+    from centermask_mm.models.task_modules.prior_generators import CachedMlvlPointGenerator
     assert isinstance(head.prior_generator, CachedMlvlPointGenerator)
     assert head.prior_generator.strides == [(s, s) for s in head.strides]
 
@@ -274,11 +253,12 @@ def test_cap_keeps_the_scores_that_tie_the_last_kept_one(probs):
 def test_cap_in_the_traced_form_equals_the_eager_one(monkeypatch):
     """While tracing (ONNX export) the cap is a mask computed from the scores padded with -inf."""
     from centermask_mm.models.dense_heads import centermask_fcos_head as module
+    from centermask_mm.models.utils import tracing
     scores = torch.tensor([0.9, 0.8, 0.7, 0.7, 0.7, 0.6])
     for k in (1, 2, 3, 5, 6, 9):
         eager = scores[module.cap_detections(scores, k, True)]
         assert torch.equal(eager, scores[reference_cap(scores, k)]), k
-        monkeypatch.setattr(module, 'is_tracing', lambda: True)
+        monkeypatch.setattr(tracing, 'is_tracing', lambda: True)
         traced = scores[module.cap_detections(scores, k, True)]
-        monkeypatch.setattr(module, 'is_tracing', lambda: False)
+        monkeypatch.setattr(tracing, 'is_tracing', lambda: False)
         assert torch.equal(traced, eager), k

@@ -82,3 +82,63 @@ def test_bad_cfg_is_refused():
     cfg.test_cfg = dict(max_per_img=50)
     with pytest.raises(ValueError, match='test_cfg=dict\\(rpn=..., rcnn=...\\)'):
         MODELS.build(cfg)
+
+
+def packed_batch(model, shapes=((3, 128, 160), (3, 96, 160))):
+    packed = demo_mm_inputs(batch_size=len(shapes), image_shapes=list(shapes), num_items=[2] * len(shapes),
+                            num_classes=10)
+    return model.data_preprocessor(packed, False)
+
+
+def test_predict_fixed_shape_contract():
+    """``predict_fixed_shape``: neck features, the FCOS maps and the candidates of ``select_candidates``, all of
+    shapes fixed by the input size; ``predict`` decodes those candidates as the head would compute them itself."""
+    model = build(CONFIGS[1]).eval()
+    torch.nn.init.zeros_(model.bbox_head.conv_cls.bias)  # detections everywhere
+    data = packed_batch(model)
+    inputs, samples = data['inputs'], data['data_samples']
+    head, cfg = model.bbox_head, model.bbox_head.test_cfg
+    with torch.no_grad():
+        feats, head_outs, (scores, index) = model.predict_fixed_shape(inputs, cfg)
+        assert [tuple(f.shape[-2:]) for f in feats] == [(-(-inputs.shape[2] // s), -(-inputs.shape[3] // s))
+                                                         for s in head.strides]  # (rounded up)
+        cls_scores, bbox_preds, centernesses = head_outs
+        assert [c.shape[1] for c in cls_scores] == [head.num_classes] * len(feats)
+        assert [b.shape[1] for b in bbox_preds] == [4] * len(feats)
+        assert [c.shape[1] for c in centernesses] == [1] * len(feats)
+        size = sum(min(cfg.nms_pre, c.shape[2] * c.shape[3] * head.num_classes) for c in cls_scores)
+        assert scores.shape == index.shape == (len(samples), size)
+        assert torch.equal(model.predict_fixed_shape(inputs)[2][1], index)  # cfg None: the head's test_cfg
+        metas = [s.metainfo for s in samples]
+        given = head.predict_by_feat(*head_outs, batch_img_metas=metas, candidates=(scores, index))
+        computed = head.predict_by_feat(*head_outs, batch_img_metas=metas)
+        for a, b in zip(given, computed):
+            assert len(a) > 0
+            for key in ('bboxes', 'scores', 'labels'):
+                assert torch.equal(a.get(key), b.get(key)), key
+        expected = model.roi_head.predict(feats, computed, samples, rescale=False)  # what predict composed before
+        results = model.predict(inputs, samples, rescale=False)
+    for sample, instances in zip(results, expected):
+        for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
+            assert torch.equal(sample.pred_instances.get(key), instances.get(key)), key
+
+
+def test_plain_mmdet_fcos_head_as_box_stage():
+    """With mmdet's own ``FCOSHead`` the fixed-shape part selects no candidates and ``predict`` uses the head's own
+    ``predict_by_feat``: the detections are those of ``bbox_head.predict``."""
+    model = build(CONFIGS[1], bbox_head=dict(model_cfg(CONFIGS[1]).bbox_head, type='FCOSHead')).eval()
+    torch.nn.init.zeros_(model.bbox_head.conv_cls.bias)
+    assert type(model.bbox_head).__name__ == 'FCOSHead'
+    data = packed_batch(model)
+    with torch.no_grad():
+        feats, head_outs, candidates = model.predict_fixed_shape(data['inputs'])
+        assert candidates is None and len(head_outs) == 3
+        boxes = model.bbox_head.predict(feats, data['data_samples'], rescale=False)
+        assert all(len(b) > 0 for b in boxes)
+        expected = model.roi_head.predict(feats, boxes, data['data_samples'], rescale=False)  # predict before
+        results = model.predict(data['inputs'], data['data_samples'], rescale=False)
+        outs = model._forward(data['inputs'], data['data_samples'])
+    assert len(outs) == 3 + 2
+    for sample, instances in zip(results, expected):
+        for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
+            assert torch.equal(sample.pred_instances.get(key), instances.get(key)), key

@@ -96,7 +96,7 @@ def test_box_entirely_outside_is_dropped_in_detector_predict(postprocess):
     cfg.test_cfg.rcnn.postprocess = postprocess
     model = MODELS.build(cfg).eval()
     meta, results = outside_case()
-    model.bbox_head.predict = lambda x, samples, rescale=False: [results.clone()]  # the FCOS detections
+    model.bbox_head.predict_by_feat = lambda *args, **kwargs: [results.clone()]  # the FCOS detections
     with torch.no_grad():
         out = model.predict(torch.randn(1, 3, 256, 352), [DetDataSample(metainfo=meta)])[0].pred_instances
     assert len(out) == 1
