@@ -1,5 +1,5 @@
 """State dicts with the reference's key names and shapes, written from the documented layout
-(``shared/reference/centermask_reference.md`` §1.1 stage specs, §2 module definitions, §3-§6 heads, §8.1 keys;
+(``docs/reference.md`` §1.1 stage specs, §2 module definitions, §3-§6 heads, §8.1 keys;
 maskrcnn-benchmark module paths of the paper code), *not* from this package's modules, so that the converter is
 tested against the reference rather than against itself.
 """

@@ -1,6 +1,6 @@
 """Import whole CenterMask detectors: centermask2 (detectron2) and CenterMask (maskrcnn-benchmark) checkpoints.
 
-Reference key layouts: ``shared/reference/centermask_reference.md`` §8.1 and fidelity findings D1. Every source key
+Reference key layouts: ``docs/reference.md`` §8.1 and findings D1. Every source key
 is mapped by exactly one rule of its layout's table (:data:`LAYOUTS`) onto a key of :class:`CenterMask`
 (``backbone.*`` keys go through the VoVNet mapping of :mod:`centermask_mm.converters.vovnet`, which also finds the
 backbone arch and its DCN stages, or the ResNet / ResNeXt one of :mod:`centermask_mm.converters.resnet`). Keys

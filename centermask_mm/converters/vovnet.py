@@ -5,7 +5,7 @@ as found under ``backbone.`` in any mmengine model that uses :class:`VoVNet`, e.
 ``projects/vovnet_classification`` (mmpretrain); it goes through the same slots so that the arch is detected and
 keys and shapes are checked like the other layouts.
 
-Reference key layouts: ``shared/reference/centermask_reference.md`` §8.1 (detectron2), §8.2 (timm), §8.3 (mapping).
+Reference key layouts: ``docs/reference.md`` §8.1 (detectron2), §8.2 (timm), §8.3 (mapping).
 Each source key is parsed into a layout-free *slot* ``(module path, part, param)`` and rendered in the key names of
 :class:`~centermask_mm.models.backbones.vovnet.VoVNet`; the arch is then found by matching names and shapes against
 every row of ``VoVNet.arch_settings`` (built on the meta device, so nothing is allocated).

@@ -2,7 +2,7 @@
 
 centermask2 (detectron2) resizes with ``ResizeShortestEdge``, whose arithmetic mmdet ships as
 :class:`mmdet.datasets.transforms.ResizeShortestEdge` (used as it is by the centermask2 configs). The paper code
-sizes its images by another rule (docs/reference.md, "Test-time resize"), written here.
+sizes its images by another rule (docs/reference.md §7.3, test-time resize), written here.
 """
 from typing import Tuple, Union
 

@@ -8,8 +8,8 @@ _base_ = './vovnet_backbone.py'
 fcos_decode = dict(nms_pre=1000, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6), min_bbox_size=-1,
                    score_sqrt=True, clip_bbox=False)
 # mmdet's MaskIoUHead init (Caffe2Xavier FCs), for training from scratch with short warmups (the toy configs): with
-# the reference's fan_out FCs, loss_mask_iou blew up to ~7,000 in the 400-iteration SGD learning test (segm AP 0.24
-# instead of 0.66 with this init).
+# the reference's fan_out FCs, loss_mask_iou blew up in the SGD learning test and the segm AP stayed far below this
+# init's.
 mask_iou_init_from_scratch = [dict(type='Kaiming', override=dict(name='convs')),
                               dict(type='Caffe2Xavier', override=dict(name='fcs')),
                               dict(type='Normal', std=0.01, override=dict(name='fc_mask_iou'))]
@@ -23,14 +23,14 @@ model = dict(
     neck=dict(  # P6 from the FPN output P5, P7 from ReLU(P6) (ref §3.1)
         type='FPN', in_channels=_base_.vovnet_out_channels[1:], out_channels=256, start_level=0, add_extra_convs='on_output',
         num_outs=5, relu_before_extra_convs=True,
-        init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),  # detectron2's c2_xavier_fill (kaiming_uniform, a=1; D7)
+        init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),  # detectron2's c2_xavier_fill (findings D7)
     bbox_head=dict(
         type='CenterMaskFCOSHead', in_channels=256, stacked_convs=4, feat_channels=256,
         strides=[8, 16, 32, 64, 128], regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8)),
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), conv_bias=True, centerness_on_reg=True,
         norm_on_bbox=True, center_sampling=True, center_sample_radius=1.5,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='FCOSIoULoss', mode='giou', smooth=1.0, loss_weight=1.0),  # centermask2's IoU loss (D5)
+        loss_bbox=dict(type='FCOSIoULoss', mode='giou', smooth=1.0, loss_weight=1.0),  # centermask2's (findings D5)
         loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     roi_head=dict(
         type='CenterMaskRoIHead',
@@ -40,12 +40,12 @@ model = dict(
         mask_head=dict(
             type='SAGMaskHead', num_convs=4, roi_feat_size=14, in_channels=256, conv_out_channels=256,
             loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0),
-            clip_target_rois=False),  # targets cropped in the unclipped RoI, as the reference (D4)
+            clip_target_rois=False),  # targets cropped in the unclipped RoI, as the reference (findings D4)
         mask_iou_head=dict(
             type='CenterMaskIoUHead', area_ratio='reference', num_convs=4, num_fcs=2, roi_feat_size=14,
             in_channels=256, conv_out_channels=256, fc_out_channels=1024,
             loss_iou=dict(type='MSELoss', loss_weight=0.5),
-            # centermask2 MaskIoUHead: kaiming_normal (fan_out, relu) for convs *and* FCs (D7)
+            # centermask2 MaskIoUHead: kaiming_normal (fan_out, relu) for convs *and* FCs (findings D7)
             init_cfg=[dict(type='Kaiming', override=dict(name='convs')), dict(type='Kaiming', override=dict(name='fcs')),
                       dict(type='Normal', std=0.01, override=dict(name='fc_mask_iou'))])),
     train_cfg=dict(
