@@ -3,7 +3,7 @@
 #
 #   tools/build_mmcv_wheel.sh PYTHON OUT_DIR [MMCV_VERSION]
 #
-# Handles what breaks on today's stack (see README "Installation notes"):
+# Handles what breaks on today's stack (see docs/get_started.md):
 #   * mmcv's setup.py imports pkg_resources  -> needs setuptools<82 in PYTHON's env, built --no-build-isolation
 #     (an isolated build has no torch and silently skips the ops);
 #   * mmcv 2.1.0 hard-codes -std=c++17, torch>=2.13 headers need C++20 -> patched in the unpacked sdist;

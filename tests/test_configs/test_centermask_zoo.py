@@ -83,7 +83,7 @@ def test_global_batch_16_scales_with_auto_scale_lr(name):
 
 @pytest.mark.parametrize('name', ZOO)
 def test_checkpoints_are_written_by_the_reliable_hook(name):
-    """Atomic writes, pruning after the save, RNG state in the checkpoint (README "Reliability")."""
+    """Atomic writes, pruning after the save, RNG state in the checkpoint (docs/reliability.md)."""
     hook = load_config('centermask', name).default_hooks.checkpoint
     assert hook.type == 'ReliableCheckpointHook' and hook.by_epoch is False
 

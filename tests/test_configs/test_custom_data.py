@@ -88,7 +88,8 @@ def small_custom_config(tmp_path, classes, **model):
     (tmp_path / 'mine.py').write_text(text)
     cfg = Config.fromfile(str(tmp_path / 'mine.py'))
     # CPU and a few iterations: small images, no ImageNet weights (so: trainable norms and the MaskIoU init for
-    # training from scratch, as the toy configs; frozen random norms diverge, see README), no validation, a fixed seed
+    # training from scratch, as the toy configs; frozen random norms diverge, see docs/user_guides/train_test.md),
+    # no validation, a fixed seed
     cfg.model.backbone.update(init_cfg=None, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False)
     cfg.model.roi_head.mask_iou_head.init_cfg = cfg.mask_iou_init_from_scratch
     cfg.randomness = dict(seed=0)
