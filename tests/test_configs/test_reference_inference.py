@@ -10,8 +10,8 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from centermask_mm.converters.centermask import convert_for_config
 from tests.helpers import config_path
-from tests.test_converters.test_centermask_converter import build_zoo_model
-from tests.test_converters.test_detectron2_v03_checkpoints import LITE, v03_file
+from tests.test_converters.test_centermask.test_layouts import build_zoo_model
+from tests.test_converters.test_centermask.test_detectron2_v03 import LITE, v03_file
 from tests.test_datasets.test_reference_resize import detectron2_shape
 from tests.test_models.test_layers.test_box_postprocess import detectron2_postprocess_boxes
 

@@ -21,7 +21,7 @@ import torch
 
 from centermask_mm.converters.centermask import convert_centermask_state_dict
 from tests.reference_layouts import TRANSFORMS, expected_targets
-from tests.test_converters.test_centermask_converter import CASES, build_zoo_model, reference_checkpoint
+from tests.test_converters.test_centermask.test_layouts import CASES, build_zoo_model, reference_checkpoint
 
 #: cases whose zoo model is built for (c): the deformable VoVNet of centermask2 and maskrcnn-benchmark's ResNet
 MODEL_CASES = ('c2-V2-39-dcn', 'mb-R-50')

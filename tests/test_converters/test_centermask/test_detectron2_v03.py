@@ -10,7 +10,7 @@ import torch
 from centermask_mm.converters.centermask import (CenterMaskConversionError, check_for_config,
                                                  convert_centermask_state_dict, convert_for_config)
 from tests.helpers import REPO_ROOT, config_path
-from tests.test_converters.test_centermask_converter import build_zoo_model, reference_checkpoint
+from tests.test_converters.test_centermask.test_layouts import build_zoo_model, reference_checkpoint
 
 LITE = 'centermask-lite_v2-19_fpn_ms-4x_coco.py'
 # detectron2's defaults in centermask2's configs: BGR input, PIXEL_MEAN [103.530, 116.280, 123.675], PIXEL_STD 1

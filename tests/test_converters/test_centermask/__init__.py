@@ -1,0 +1,1 @@
+"""Tests of ``centermask_mm/converters/centermask.py``, by theme."""
