@@ -20,6 +20,22 @@ def model_cfg(*parts):
     return copy.deepcopy(load_config(*parts).model)
 
 
+LITE_TOY = ('toy', 'centermask-lite_v2-19-slim-dw_fpn_toy.py')  # V-19-slim-dw: stage outputs 112, 256, 384, 512
+
+
+def build_with(**changes):
+    """Build the toy CenterMask-Lite model after applying ``changes`` ({'dotted.key': value})."""
+    cfg = model_cfg(*LITE_TOY)
+    for dotted, value in changes.items():
+        *parents, key = dotted.split('.')
+        node = cfg
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    from mmdet.registry import MODELS
+    return MODELS.build(cfg)
+
+
 #: lines every tiny toy training of the tests shares: the toy CenterMask-Lite config on a few generated 96-px images
 TINY_TOY_BASE = '''
 _base_ = '{repo}/configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'

@@ -7,36 +7,9 @@ import torch
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.runner.checkpoint import save_checkpoint
 
-import centermask_mm.utils.atomic_io as atomic_io
 from centermask_mm.compat import AtomicLocalBackend, disable_atomic_local_writes, enable_atomic_local_writes
 from centermask_mm.utils import safe_torch_load
-
-
-class Crash(Exception):
-    """Stands in for the process dying mid-write."""
-
-
-def arm_half_write_crash(monkeypatch):
-    """From now on, every file the atomic writer opens takes half of the bytes given to it, then the 'process
-    dies' (:class:`Crash`)."""
-    real_fdopen = os.fdopen
-
-    class HalfWriter:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            self.f.write(data[:len(data) // 2])
-            self.f.flush()
-            raise Crash('killed mid-write')
-
-    monkeypatch.setattr(atomic_io.os, 'fdopen', lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+from tests.test_utils.test_atomic_io import Crash, arm_half_write_crash
 
 
 def checkpoint(value):

@@ -7,22 +7,7 @@ import os.path as osp
 import pytest
 from mmdet.registry import MODELS
 
-from tests.helpers import CONFIG_ROOT, load_config, model_cfg
-
-LITE_TOY = ('toy', 'centermask-lite_v2-19-slim-dw_fpn_toy.py')  # V-19-slim-dw: stage outputs 112, 256, 384, 512
-
-
-def build_with(**changes):
-    """Build the toy CenterMask-Lite model after applying ``changes`` ({'dotted.key': value})."""
-    cfg = model_cfg(*LITE_TOY)
-    for dotted, value in changes.items():
-        *parents, key = dotted.split('.')
-        node = cfg
-        for parent in parents:
-            node = node[parent]
-        node[key] = value
-    return MODELS.build(cfg)
-
+from tests.helpers import CONFIG_ROOT, build_with, load_config
 
 def test_the_toy_config_builds():
     model = build_with()

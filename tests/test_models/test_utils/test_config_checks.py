@@ -3,21 +3,7 @@ with a ValueError naming the offending keys and the values found and expected.""
 import pytest
 from mmdet.registry import MODELS
 
-from tests.helpers import model_cfg
-
-LITE_TOY = ('toy', 'centermask-lite_v2-19-slim-dw_fpn_toy.py')  # V-19-slim-dw: stage outputs 112, 256, 384, 512
-
-
-def build_with(**changes):
-    """Build the toy CenterMask-Lite model after applying ``changes`` ({'dotted.key': value})."""
-    cfg = model_cfg(*LITE_TOY)
-    for dotted, value in changes.items():
-        *parents, key = dotted.split('.')
-        node = cfg
-        for parent in parents:
-            node = node[parent]
-        node[key] = value
-    return MODELS.build(cfg)
+from tests.helpers import build_with, model_cfg
 
 
 def test_neck_in_channels_must_match_the_backbone():
