@@ -13,7 +13,10 @@ import torch
 from mmengine.config import Config, DictAction
 
 import centermask_mm  # noqa: F401  (registration + compat patches)
-from centermask_mm.engine.cpu_distributed_runner import CPUDistributedRunner
+
+#: the registered name of :class:`centermask_mm.engine.cpu_distributed_runner.CPUDistributedRunner` (by name: utils
+#: does not import engine)
+CPU_DISTRIBUTED_RUNNER = 'CPUDistributedRunner'
 
 
 def mmdet_tool_path(relpath: str) -> str:
@@ -66,7 +69,7 @@ def cpu_distributed_args(argv: Sequence[str]) -> List[str]:
         return list(argv)
     if args.config is not None and 'runner_type' in Config.fromfile(args.config, import_custom_modules=False):
         return list(argv)
-    return list(argv) + ['--cfg-options', f'runner_type={CPUDistributedRunner.__name__}']
+    return list(argv) + ['--cfg-options', f'runner_type={CPU_DISTRIBUTED_RUNNER}']
 
 
 def add_custom_hook(tool_module, hook: dict) -> None:

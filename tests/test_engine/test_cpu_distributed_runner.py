@@ -21,6 +21,8 @@ def test_found_by_runner_type_in_the_registries_of_mmdet_tools():
     from mmdet.registry import RUNNERS as MMDET_RUNNERS
     for registry in (RUNNERS, MMDET_RUNNERS):  # mmdet's tools/train.py, tools/test.py build from these
         assert registry.get('CPUDistributedRunner') is CPUDistributedRunner
+    from centermask_mm.utils.mmdet_tools import CPU_DISTRIBUTED_RUNNER
+    assert CPU_DISTRIBUTED_RUNNER == CPUDistributedRunner.__name__  # the name the tools set as runner_type
 
 
 def runner_stub(cfg):
