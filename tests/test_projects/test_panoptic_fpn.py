@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 from tests.helpers import config_path, short_cpu_training
 
-pytestmark = pytest.mark.slow  # 32 s measured on 2 shared CPU cores
+pytestmark = pytest.mark.slow  # trains a panoptic model for a few iterations
 
 NUM_TRAIN, NUM_VAL, SIZE, ITERS = 4, 2, 96, 3
 CATEGORIES = [dict(id=1, name='box', isthing=1, supercategory='shape'),
