@@ -1,12 +1,15 @@
 """A CheckpointHook whose checkpoints survive a crash during saving and whose resume continues the same run."""
+import glob
+import os
 import os.path as osp
 
 import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
-from ..utils.atomic_io import atomic_write_bytes
+from ..utils.atomic_io import atomic_write_bytes, leftover_temp_files
 
 
 @HOOKS.register_module()
@@ -25,6 +28,10 @@ class ReliableCheckpointHook(CheckpointHook):
       different random numbers than an uninterrupted one (the RoI sampler's ``torch.randperm``), so the weights
       differ. numpy / python ``random`` states are not stored: mmengine re-runs the data pipeline for the skipped
       iterations on resume, which replays their draws (exactly with ``num_workers=0``).
+
+    A process killed while writing a checkpoint leaves its hidden temp file (``.iter_N.pth.<random>.tmp``, as large
+    as the checkpoint) next to the checkpoints; ``before_train`` removes those of this hook's file names, and of
+    ``last_checkpoint``, on the main process (local directories only).
     """
 
     def _save_checkpoint_with_step(self, runner, step, meta):
@@ -65,6 +72,18 @@ class ReliableCheckpointHook(CheckpointHook):
             elif self.file_backend.isdir(path):  # checkpoints saved by deepspeed are directories
                 self.file_backend.rmtree(path)
 
+    def _remove_leftover_temp_files(self, runner) -> None:
+        if not is_main_process() or not isinstance(self.file_backend, LocalBackend) or \
+                self.filename_tmpl.count('{}') != 1:
+            return
+        leftovers = leftover_temp_files(self.out_dir, glob.escape(self.filename_tmpl).replace('{}', '*'))
+        leftovers += leftover_temp_files(runner.work_dir, 'last_checkpoint')
+        for path in leftovers:
+            os.remove(path)
+        if leftovers:
+            runner.logger.info(f'removed {len(leftovers)} temp file(s) of checkpoint saves that did not finish: '
+                               f'{leftovers}')
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['rng_state'] = dict(
             torch=torch.get_rng_state(),
@@ -77,6 +96,7 @@ class ReliableCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        self._remove_leftover_temp_files(runner)
         loaded_iter, rng_state = getattr(self, '_loaded_rng', (None, None))
         self._loaded_rng = (None, None)
         if rng_state is None or not runner.iter or runner.iter != loaded_iter:

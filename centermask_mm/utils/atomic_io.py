@@ -2,10 +2,13 @@
 
 :func:`atomic_write_bytes` writes to a temporary file in the same directory, flushes and fsyncs it, then
 ``os.replace``-s it onto the target (atomic on POSIX and Windows within one file system) and fsyncs the directory.
-A kill mid-write leaves a hidden ``.<name>.<random>.tmp`` file next to the target, which nothing reads. mmengine's
-local file backend writes through it once ``centermask_mm`` is imported (:mod:`centermask_mm.compat.atomic_writes`).
+A kill mid-write leaves a hidden ``.<name>.<random>.tmp`` file next to the target, which nothing reads
+(:func:`leftover_temp_files` finds them; :class:`~centermask_mm.engine.ReliableCheckpointHook` removes those of its
+checkpoints before training). mmengine's local file backend writes through it once ``centermask_mm`` is imported
+(:mod:`centermask_mm.compat.atomic_writes`).
 """
 import contextlib
+import glob
 import os
 import os.path as osp
 import tempfile
@@ -19,6 +22,14 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+_TEMP_SUFFIX = '.tmp'
+
+
+def leftover_temp_files(directory: Union[str, os.PathLike], name_pattern: str) -> list:
+    """The temp files that writes of :func:`atomic_write_bytes` to ``directory/<name>`` left behind when they were
+    killed, for the names matching the glob ``name_pattern`` (``'iter_*.pth'``); sorted paths."""
+    pattern = osp.join(glob.escape(os.fspath(directory)), f'.{name_pattern}.*{_TEMP_SUFFIX}')
+    return sorted(glob.glob(pattern))
 
 
 def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
@@ -29,7 +40,7 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
     filepath = os.fspath(filepath)
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix='.tmp', dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix=_TEMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
