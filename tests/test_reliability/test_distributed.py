@@ -1,4 +1,7 @@
 """Distributed data parallel on CPU: tools/dist_train.sh and tools/dist_test.sh with 2 processes (torchrun + gloo)."""
+import contextlib
+import copy
+import io
 import json
 import os
 import re
@@ -6,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,32 +111,98 @@ def test_two_process_cpu_training_keeps_ranks_identical(ddp_run):
     assert len(changed) > 0.9 * len(init[0]['params'])  # the steps did train (AdamW moves every trainable weight)
 
 
+def coco_ap(gt_file, results):
+    """pycocotools' mAP (IoU 0.50:0.95, all areas) of COCO-format ``results`` against ``gt_file``: (bbox, segm)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_file))
+        aps = []
+        for kind in ('bbox', 'segm'):
+            evaluation = COCOeval(gt, gt.loadRes(copy.deepcopy(results[kind])), kind)
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+            aps.append(evaluation.stats[0])
+    return tuple(aps)
+
+
+def predictions_as_ground_truth(val_file, segm_results, out_file):
+    """A val annotation file whose instances are the detections of ``segm_results`` (box and RLE mask) whose
+    MaskIoU score (the score the segm evaluation ranks by) is above the median one, those with an empty mask left
+    out (pycocotools gives two empty masks IoU 0); images and categories those of ``val_file``. Returns the
+    instances."""
+    from pycocotools import mask as mask_utils
+    scores = sorted({r['score'] for r in segm_results})
+    threshold = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2  # between two scores: no tie
+    val = json.loads(val_file.read_text())
+    annotations = [dict(id=i + 1, image_id=r['image_id'], category_id=r['category_id'], bbox=r['bbox'],
+                        segmentation=r['segmentation'], area=float(mask_utils.area(r['segmentation'])), iscrowd=0)
+                   for i, r in enumerate(segm_results) if r['score'] > threshold]
+    annotations = [a for a in annotations if a['area'] > 0]
+    out_file.write_text(json.dumps(dict(images=val['images'], categories=val['categories'],
+                                        annotations=annotations)))
+    return annotations
+
+
+def match_results(got, expected, kind):
+    """Pair each result of ``expected`` with one of ``got``: same image and category, score within 1e-5, box within
+    1e-3 px, and (segm) the same mask pixels, decoded from the RLEs. (Near-tied scores may come in another order, so
+    the lists are matched, not zipped.)"""
+    from pycocotools import mask as mask_utils
+    free = list(range(len(got)))
+    for r in expected:
+        mask = mask_utils.decode(r['segmentation']) if kind == 'segm' else None
+        for j in free:
+            g = got[j]
+            if (g['image_id'], g['category_id']) == (r['image_id'], r['category_id']) and \
+                    abs(g['score'] - r['score']) <= 1e-5 and np.abs(np.subtract(g['bbox'], r['bbox'])).max() <= 1e-3 \
+                    and (mask is None or np.array_equal(mask_utils.decode(g['segmentation']), mask)):
+                free.remove(j)
+                break
+        else:
+            raise AssertionError(f'{kind} result {r} has no counterpart')
+
+
 @pytest.mark.slow
 def test_two_process_cpu_evaluation_merges_to_the_single_process_result(ddp_run):
+    """``dist_test.sh`` with 2 processes gives the single-process ``tools/test.py`` results, each with the same mask
+    pixels, and the same AP. After 2 training iterations the AP against the toy ground truth is about 0, which a
+    dropped or duplicated image hardly changes; so the distributed run is evaluated against a ground truth made of
+    the single-process predictions themselves (half of them, by MaskIoU score), where pycocotools gives the
+    single-process results an AP well above 0 (each instance found by its own prediction; the lower-scored
+    predictions and, for the boxes, the other ranking by box score keep it below 1). A dropped, duplicated or
+    altered image or mask in the merged results changes it (dropping one of the 3 images costs about a third)."""
     tmp, config, work, _ = ddp_run
     checkpoint = str(work / 'iter_2.pth')
-    outputs = {}
-    for mode in ('single', 'dist'):
+    val_file, gt_file = tmp / 'toy/annotations/instances_val.json', tmp / 'predictions_as_gt.json'
+
+    def test_run(mode, *cfg_options):
         prefix = tmp / mode / 'results'
-        options = ['--work-dir', str(tmp / mode), '--cfg-options', f'test_evaluator.outfile_prefix={prefix}']
+        options = ['--work-dir', str(tmp / mode), '--cfg-options', f'test_evaluator.outfile_prefix={prefix}',
+                   *cfg_options]
         if mode == 'single':
             log = run([sys.executable, 'tools/test.py', str(config), checkpoint, *options], tmp)
         else:
             log = run(['bash', 'tools/dist_test.sh', str(config), checkpoint, '2', *options], tmp)
             assert 'replaced with gloo' in log
-        outputs[mode] = (metrics(log), {kind: json.loads((tmp / mode / f'results.{kind}.json').read_text())
-                                        for kind in ('bbox', 'segm')})
-    (single_metrics, single), (dist_metrics, dist) = outputs['single'], outputs['dist']
-    assert single_metrics and dist_metrics == single_metrics
-    val_ids = {img['id'] for img in json.loads((tmp / 'toy/annotations/instances_val.json').read_text())['images']}
+        return metrics(log), {kind: json.loads((tmp / mode / f'results.{kind}.json').read_text())
+                              for kind in ('bbox', 'segm')}
+
+    single_metrics, single = test_run('single')
+    instances = predictions_as_ground_truth(val_file, single['segm'], gt_file)
+    assert len({a['image_id'] for a in instances}) == 3 and len(instances) >= 30
+    dist_metrics, dist = test_run('dist', f'test_evaluator.ann_file={gt_file}')
+
+    val_ids = {img['id'] for img in json.loads(val_file.read_text())['images']}
     for kind in ('bbox', 'segm'):
         assert {r['image_id'] for r in single[kind]} == val_ids
         assert len(dist[kind]) == len(single[kind])  # every image once: rank 1's padding was dropped
-        key = lambda r: (r['image_id'], -r['score'], r['category_id'])  # noqa: E731
-        for a, b in zip(sorted(dist[kind], key=key), sorted(single[kind], key=key)):
-            assert (a['image_id'], a['category_id']) == (b['image_id'], b['category_id'])
-            assert a['score'] == pytest.approx(b['score'], abs=1e-5)
-            if kind == 'bbox':
-                assert a['bbox'] == pytest.approx(b['bbox'], abs=1e-3)
-            else:
-                assert a['segmentation']['size'] == b['segmentation']['size']
+        match_results(dist[kind], single[kind], kind)
+    bbox_ap, segm_ap = coco_ap(gt_file, single)
+    assert min(bbox_ap, segm_ap) > 0.25
+    assert (dist_metrics['coco/bbox_mAP'], dist_metrics['coco/segm_mAP']) == (round(bbox_ap, 3), round(segm_ap, 3))
+    # and against the toy ground truth, the merged results score what the single-process run logged
+    bbox_ap, segm_ap = coco_ap(val_file, dist)
+    assert (single_metrics['coco/bbox_mAP'], single_metrics['coco/segm_mAP']) == (round(bbox_ap, 3),
+                                                                                  round(segm_ap, 3))
