@@ -54,10 +54,40 @@ def test_test_tool_help_lists_the_speedup_flags_and_mmdets():
     assert '--show-dir' in log and '--cfg-options' in log  # mmdet's
 
 
+def mask_branch_flops_per_roi(width=128, num_convs=2, num_classes=3, fc_width=1024, roi_size=14):
+    """Multiply-accumulates of the mask branch for one RoI (mmengine's FLOP convention: one per multiply-accumulate
+    of a convolution or linear layer, bias and element-wise operations not counted), from the layers of ref §4.1
+    (SAG-Mask) and §6 (MaskIoU head) with CenterMask-Lite's widths (ref §7.1: FPN 128, 2 convs x 128 in each head)
+    and the toy dataset's 3 classes."""
+    def conv(c_in, c_out, kernel, out_side):  # every output pixel of every output channel: kernel^2 * c_in
+        return kernel * kernel * c_in * c_out * out_side * out_side
+    side, mask_side = roi_size, 2 * roi_size
+    mask_head = (num_convs * conv(width, width, 3, side)  # 3x3 convs on the 14x14 RoI features
+                 + conv(2, 1, 3, side)  # SAM: 3x3 conv of the mean and max maps to one
+                 + width * width * 2 * 2 * side * side  # 2x2 stride-2 transposed conv: each input pixel feeds 2x2
+                 + conv(width, num_classes, 1, mask_side))  # 1x1 logits per class at 28x28
+    mask_iou_head = (conv(width + 1, width, 3, side)  # RoI features + the max-pooled mask probability
+                     + (num_convs - 2) * conv(width, width, 3, side)
+                     + conv(width, width, 3, side // 2)  # the last conv has stride 2: 14 -> 7
+                     + width * (side // 2) ** 2 * fc_width + fc_width * fc_width + fc_width * num_classes)
+    return mask_head + mask_iou_head
+
+
 def test_get_flops_counts_the_mask_branch(trained):
+    """The tool's total with the mask branch exceeds the one without it by exactly the mask and MaskIoU heads'
+    multiply-accumulates for the RoIs it fed: the 50 test detections of ref §4.5 (an untrained model at score
+    threshold 0 fills them)."""
+    import re
     config, _, _ = trained
     log = run('tools/analysis_tools/get_flops.py', str(config), '--num-images', '1')
-    assert 'Flops:' in log and 'Params:' in log
+    assert 'Flops:' in log and 'Params:' in log and 'Flops without the mask branch:' in log
+    found = re.search(r'Exact flops per image \(mean over 1 images\): (\d+) with the mask branch, (\d+) without, '
+                      r'(-?\d+) in the mask branch on ([\d.]+) RoIs', log)
+    assert found, log[-3000:]
+    with_mask, without, branch, rois = int(found[1]), int(found[2]), int(found[3]), float(found[4])
+    assert rois == 50
+    assert with_mask > without > 0 and branch == with_mask - without
+    assert branch == 50 * mask_branch_flops_per_roi()
 
 
 def test_benchmark_runs_on_cpu(trained, tmp_path):
