@@ -1,7 +1,10 @@
 """Every path that reads a checkpoint or converts weights refuses a file that would run code when unpickled, names
-the file and runs nothing, and loads an honest file: ``--resume``, ``load_from``, a backbone ``init_cfg``
-``Pretrained``, tools/test.py, the image demo and both converters."""
+the file and the refused global, runs nothing and leaves the file as it was, and loads an honest file:
+``--resume``, ``load_from``, a backbone ``init_cfg`` ``Pretrained``, tools/test.py, the image demo and both
+converters (docs/reliability.md, "no code runs on loading"). The expected contents of the honest files are read
+with a loader independent of the package (:func:`trusted_load`, on files this test wrote itself)."""
 import glob
+import hashlib
 import importlib.util
 import io
 import os
@@ -11,12 +14,14 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
 
-from centermask_mm.utils import UnsafeCheckpointError, safe_torch_load
+from centermask_mm.utils import UnsafeCheckpointError
 from tests.helpers import REPO_ROOT, tiny_toy_config
 from tests.reference_layouts import centermask2_shapes, fill, vovnet_shapes
 
@@ -35,6 +40,47 @@ class _TouchOnLoad:
 
     def __reduce__(self):
         return os.system, (f'touch {shlex.quote(self.marker)}', )
+
+
+#: the global the payload makes the unpickler call, as pickle records it (``posix.system`` on Linux)
+PAYLOAD_GLOBAL = f'{os.system.__module__}.{os.system.__name__}'
+
+
+def trusted_load(path):
+    """torch's unrestricted unpickler: the reference reader of the files this test wrote itself (never of a crafted
+    one), independent of the package's loading code."""
+    return torch.load(path, map_location='cpu', weights_only=False)
+
+
+def assert_same(loaded, expected, where='checkpoint'):
+    """``loaded`` equals ``expected`` value for value: same types, equal tensors (dtype, shape, values), numpy arrays
+    and scalars, HistoryBuffers (their histories), containers and plain values. Returns the types met."""
+    assert type(loaded) is type(expected), f'{where}: {type(loaded)} != {type(expected)}'
+    seen = {type(expected)}
+    if isinstance(expected, torch.Tensor):
+        assert loaded.dtype == expected.dtype and torch.equal(loaded, expected), where
+    elif isinstance(expected, np.ndarray):
+        assert loaded.dtype == expected.dtype and np.array_equal(loaded, expected), where
+    elif isinstance(expected, HistoryBuffer):
+        assert loaded.max_length == expected.max_length, where
+        seen |= assert_same(loaded._log_history, expected._log_history, where + '._log_history')
+        seen |= assert_same(loaded._count_history, expected._count_history, where + '._count_history')
+    elif isinstance(expected, dict):
+        assert list(loaded) == list(expected), where
+        for key in expected:
+            seen |= assert_same(loaded[key], expected[key], f'{where}[{key!r}]')
+    elif isinstance(expected, (list, tuple)):
+        assert len(loaded) == len(expected), where
+        for i, (a, b) in enumerate(zip(loaded, expected)):
+            seen |= assert_same(a, b, f'{where}[{i}]')
+    else:
+        assert loaded == expected, f'{where}: {loaded!r} != {expected!r}'
+    return seen
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def write_malicious(path, marker, honest=None):
@@ -69,7 +115,7 @@ def honest(tmp_path_factory):
     code, log = run_tool('tools/train.py', config, '--work-dir', tmp / 'work')
     assert code == 0, log[-3000:]
     checkpoint = tmp / 'work' / 'iter_1.pth'
-    state = safe_torch_load(str(checkpoint))['state_dict']
+    state = trusted_load(checkpoint)['state_dict']
     backbone = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     torch.save({'state_dict': backbone}, tmp / 'backbone.pth')
     torch.save(fill(vovnet_shapes('V-19-slim-dw-eSE')), tmp / 'vovnet_d2.pth')
@@ -105,9 +151,10 @@ def _pretrained_backbone(h, path, out):
         backbone.init_weights()
     except UnsafeCheckpointError as err:
         return False, str(err)
-    expected = safe_torch_load(str(path))['state_dict']
+    expected = trusted_load(path)['state_dict']
     loaded = backbone.state_dict()
-    return all(torch.equal(loaded[k], v) for k, v in expected.items()), 'backbone weights loaded'
+    return (loaded.keys() == expected.keys() and all(torch.equal(loaded[k], v) for k, v in expected.items()),
+            'backbone weights loaded')
 
 
 def _demo(h, path, out):
@@ -119,7 +166,13 @@ def _demo(h, path, out):
     return bool(glob.glob(str(out / 'vis' / '*'))), 'drawn'
 
 
-def _converter(script, *extra):
+def _sorted_values(tensor):
+    return tensor.detach().flatten().sort().values.numpy().tobytes()
+
+
+def _converter(script, source, *extra):
+    """Run a converter; an honest conversion must carry every floating-point tensor of the honest ``source`` file
+    (distinct values, tests/reference_layouts.fill) into the converted file, which torch's ``weights_only`` reads."""
     def convert(h, path, out, script=script):
         err = io.StringIO()
         old = sys.stderr
@@ -129,7 +182,14 @@ def _converter(script, *extra):
                 [str(path), str(out / 'converted.pth'), *[str(h[e]) if e in h else e for e in extra]])
         finally:
             sys.stderr = old
-        return code == 0 and (out / 'converted.pth').exists(), err.getvalue()
+        if code != 0 or not (out / 'converted.pth').exists():
+            return False, err.getvalue()
+        original = trusted_load(h[source])  # the honest file (the crafted one is never unpickled here)
+        original = original.get('model', original)
+        values = {_sorted_values(t) for t in original.values() if t.is_floating_point()}
+        converted = torch.load(out / 'converted.pth', map_location='cpu', weights_only=True)['state_dict']
+        floats = [t for t in converted.values() if t.is_floating_point()]
+        return bool(floats) and all(_sorted_values(t) in values for t in floats), err.getvalue()
     return convert
 
 
@@ -139,8 +199,8 @@ PATHS = {
     'init_cfg_pretrained': ('backbone', _pretrained_backbone, 'backbone weights loaded'),
     'tools_test': ('checkpoint', _test_tool, 'coco/bbox_mAP'),
     'image_demo': ('checkpoint', _demo, 'drawn'),
-    'vovnet2mmdet': ('vovnet', _converter('vovnet2mmdet.py'), ''),
-    'centermask2mmdet': ('centermask2', _converter('centermask2mmdet.py', '--config', 'config'), ''),
+    'vovnet2mmdet': ('vovnet', _converter('vovnet2mmdet.py', 'vovnet'), ''),
+    'centermask2mmdet': ('centermask2', _converter('centermask2mmdet.py', 'centermask2', '--config', 'config'), ''),
 }
 
 
@@ -151,17 +211,38 @@ SUBPROCESS = ('resume', 'load_from', 'tools_test')  # a tool process each: 14-46
 def test_path_refuses_code_on_unpickling_and_loads_honest_files(name, honest, tmp_path):
     source, load, honest_sign = PATHS[name]
     marker = tmp_path / 'pwned'
-    evil = write_malicious(tmp_path / f'evil_{name}.pth', marker, safe_torch_load(str(honest[source])))
+    evil = write_malicious(tmp_path / f'evil_{name}.pth', marker, trusted_load(honest[source]))
+    digest = sha256(evil)
     (tmp_path / 'evil_out').mkdir()
     ok, log = load(honest, evil, tmp_path / 'evil_out')
     assert not ok, f'{name} accepted a file that runs code on unpickling'
-    assert f'Refused to load checkpoint {str(evil)!r}' in log, log[-3000:]
+    refusal = next((line for line in log.splitlines() if 'Refused to load checkpoint' in line), '')
+    assert str(evil) in refusal and PAYLOAD_GLOBAL in refusal, log[-3000:]  # names the file and the global
     assert not marker.exists(), f'{name} executed the payload'
+    assert sha256(evil) == digest, f'{name} modified the refused file'
+    assert {p.name for p in tmp_path.iterdir()} == {'evil_out', evil.name}  # nothing written beside it
 
     (tmp_path / 'honest_out').mkdir()
     ok, log = load(honest, honest[source], tmp_path / 'honest_out')
     assert ok, log[-3000:]
     assert honest_sign in log
+
+
+def test_a_runner_checkpoint_loads_with_weights_only_and_equal_values(honest, monkeypatch):
+    """The checkpoint a Runner wrote (state dict, optimizer state, message hub with HistoryBuffers, numpy arrays and
+    scalars) read by mmengine's loader (``load_from``, ``--resume``, tools/test.py): every ``torch.load`` call has
+    ``weights_only=True`` and every value equals what the unrestricted unpickler reads."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    calls, torch_load = [], torch.load
+    monkeypatch.setattr(torch, 'load', lambda *args, **kwargs: (calls.append(kwargs.get('weights_only')),
+                                                                torch_load(*args, **kwargs))[1])
+    loaded = CheckpointLoader.load_checkpoint(str(honest['checkpoint']), map_location='cpu')
+    assert calls == [True]
+    monkeypatch.setattr(torch, 'load', torch_load)
+    expected = trusted_load(honest['checkpoint'])
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer'} <= expected.keys()
+    seen = assert_same(loaded, expected)
+    assert HistoryBuffer in seen and np.ndarray in seen and any(issubclass(t, np.generic) for t in seen), seen
 
 
 def test_the_crafted_file_does_carry_a_live_payload(tmp_path):
