@@ -204,7 +204,7 @@ PATHS = {
 }
 
 
-SUBPROCESS = ('resume', 'load_from', 'tools_test')  # a tool process each: 14-46 s measured on 2 shared cores
+SUBPROCESS = ('resume', 'load_from', 'tools_test')  # each starts a tool process
 
 
 @pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n in SUBPROCESS else n for n in PATHS])
