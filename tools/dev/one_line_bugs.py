@@ -29,7 +29,7 @@ import time
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TABLE_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'one_line_bugs')
-COPIED = ('centermask_mm', 'configs', 'tests', 'tools', 'projects', 'docs', 'setup.py', 'pytest.ini', 'README.md',
+COPIED = ('centermask_mm', 'configs', 'tests', 'tools', 'projects', 'docs', 'demo', 'setup.py', 'pytest.ini', 'README.md',
           'Makefile', 'requirements', 'setup.cfg')
 
 
