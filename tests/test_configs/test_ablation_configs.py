@@ -1,14 +1,16 @@
 """Each ablation config (configs/ablations/) differs from its parent in the switched component only: the two built
 models have the same module types and own-parameter counts everywhere except the switched modules (every one of
-them differs, nothing else does), and the two model configs differ only under the switched key."""
+them differs, nothing else does), and the two model configs differ only under the switched key. Each switch also
+reaches the built model's outputs: the Eq. 2 levels for k_max (§5), the OSA block for attention and identity
+mapping (§2), the mask logits for SAM (§4.1), the mask scores for MaskIoU (§6)."""
 import math
 import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmdet.registry import MODELS
 
-from centermask_mm.models.roi_heads import scale_adaptive_levels
 from tests.helpers import model_cfg
 
 PARENT = ('centermask', 'centermask_v2-39_fpn_ms-3x_coco.py')
@@ -106,19 +108,27 @@ def test_mask_rcnn_level_rule_maps_224_px_to_p4():
     assert mmdet_default.map_roi_levels(rois, num_levels=3).tolist() != expected  # 56 would be P2-P5's rule
 
 
-@pytest.mark.parametrize('k_max', [6, 7])
-def test_k_max_variants(k_max):
-    extractor = build(('ablations', f'centermask_v2-39_fpn_kmax-{k_max}_ms-3x_coco.py'))[1].roi_head.mask_roi_extractor
-    assert (extractor.k_min, extractor.k_max, extractor.top_level) == (3, k_max, 5)
-    assert build(PARENT)[1].roi_head.mask_roi_extractor.k_max == 5
-    img_area = 800. * 1216.
-    # A_roi = A_img / 2**j: Eq. 2 gives k = k_max - j, clamped to the pooled 3..5
-    for j in range(0, 8):
-        side = math.sqrt(img_area / 2**j)
-        rois = torch.tensor([[0., 0., 0., side, side]], dtype=torch.float64)
-        level = scale_adaptive_levels(rois, torch.tensor([img_area]), extractor.k_min, extractor.k_max,
-                                      extractor.top_level)
-        assert level.item() == min(max(k_max - j, 3), 5) - 3
+# A_roi = A_img / 2**(j + 1/2), j = 0..3, in a 256 x 256 image: Eq. 2 gives k = ceil(k_max - j - 1/2) = k_max - j,
+# clamped to the pooled P3..P5 (§5); the level index (0 = P3) for each k_max, by hand:
+K_MAX_LEVELS = {5: [2, 1, 0, 0], 6: [2, 2, 1, 0], 7: [2, 2, 2, 1]}
+
+
+@pytest.mark.parametrize('config, k_max', [(PARENT, 5),
+                                           (('ablations', 'centermask_v2-39_fpn_kmax-6_ms-3x_coco.py'), 6),
+                                           (('ablations', 'centermask_v2-39_fpn_kmax-7_ms-3x_coco.py'), 7)],
+                         ids=['parent', 'kmax-6', 'kmax-7'])
+def test_k_max_reaches_the_level_rule(config, k_max):
+    """§5: the model built from the config pools each RoI from the level its k_max gives: the same boxes go to
+    other levels under k_max 5, 6 and 7."""
+    extractor = build(config)[1].roi_head.mask_roi_extractor.eval()
+    feats = tuple(torch.full((1, 256, 256 // s, 256 // s), float(i + 1)) for i, s in enumerate((8, 16, 32)))
+    heights = [256 / 2**(j + 0.5) for j in range(4)]
+    rois = torch.tensor([[0., 0., 0., 256., h] for h in heights])
+    for j, h in enumerate(heights):  # the expected levels follow from the rule written out
+        assert min(max(math.ceil(k_max - math.log2(256 * 256 / (256 * h))), 3), 5) - 3 == K_MAX_LEVELS[k_max][j]
+    with torch.no_grad():
+        out = extractor(feats, rois, img_shapes=[(256, 256)])
+    assert out.mean((1, 2, 3)).tolist() == pytest.approx([level + 1. for level in K_MAX_LEVELS[k_max]])
 
 
 def test_k_max_below_the_pooled_levels_fails_with_the_choices():
@@ -132,3 +142,85 @@ def test_with_sam_must_be_a_bool():
     with pytest.raises(ValueError, match=r'invalid with_sam=.*valid choices are \[True, False\]'):
         MODELS.build(dict(type='SAGMaskHead', num_convs=1, in_channels=8, conv_out_channels=8, num_classes=2,
                           with_sam='no'))
+
+
+def osa_block_by_definition(block, x, attn, residual):
+    """§2: conv units in sequence, concatenation of the input and every unit's output, the 1x1 concat unit, then
+    the attention (``'ese'``: hard-sigmoid gate of one 1x1 conv with bias on the pooled map; ``'se'``: two 1x1
+    convs with ReLU then the logistic sigmoid; None: nothing), then ``+ x`` when ``residual``."""
+    def unit(m, t):
+        return torch.relu(m.bn(m.conv(t)))
+
+    feats, y = [x], x
+    for layer in block.layers:
+        y = unit(layer, y)
+        feats.append(y)
+    z = unit(block.conv_concat, torch.cat(feats, 1))
+    pooled = z.mean((2, 3), keepdim=True)
+    if attn == 'ese':
+        z = z * F.relu6(F.conv2d(pooled, block.attn.fc.weight, block.attn.fc.bias) + 3) / 6
+    elif attn == 'se':
+        hidden = torch.relu(F.conv2d(pooled, block.attn.conv1.conv.weight, block.attn.conv1.conv.bias))
+        z = z * torch.sigmoid(F.conv2d(hidden, block.attn.conv2.conv.weight, block.attn.conv2.conv.bias))
+    return z + x if residual else z
+
+
+@pytest.mark.parametrize('config, attn, residual', [
+    (PARENT, 'ese', True),
+    (('ablations', 'centermask_v2-39-se_fpn_ms-3x_coco.py'), 'se', True),
+    (('ablations', 'centermask_v2-39-noattn_fpn_ms-3x_coco.py'), None, True),
+    (('ablations', 'centermask_v2-39-nores_fpn_ms-3x_coco.py'), 'ese', False),
+    (('ablations', 'centermask_v1-39_fpn_ms-3x_coco.py'), None, False),
+], ids=['parent', 'se', 'noattn', 'nores', 'v1'])
+def test_backbone_switches_reach_the_block_output(config, attn, residual):
+    """The second block of stage 4 (one with an identity mapping in V2-39, §1.2) computes what the config's
+    attention and residual switches say."""
+    block = build(config)[1].backbone.stages[2].blocks[1].eval()
+    x = torch.randn(1, 768, 3, 3)
+    with torch.no_grad():
+        assert torch.allclose(block(x), osa_block_by_definition(block, x, attn, residual), atol=1e-5)
+
+
+def mask_head_by_definition(head, x, with_sam):
+    """§4.1: 3x3 convs with ReLU, then (SAM) ``x * sigmoid(conv3x3([mean_c, max_c]))``, the 2x2 stride-2 deconv
+    with ReLU, the 1x1 class logits."""
+    for conv in head.convs:
+        x = torch.relu(F.conv2d(x, conv.conv.weight, conv.conv.bias, padding=1))
+    if with_sam:
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+        x = x * torch.sigmoid(F.conv2d(pooled, head.spatial_attention.conv.weight, padding=1))
+    x = torch.relu(F.conv_transpose2d(x, head.upsample.weight, head.upsample.bias, stride=2))
+    return F.conv2d(x, head.conv_logits.weight, head.conv_logits.bias)
+
+
+@pytest.mark.parametrize('config, with_sam', [(PARENT, True),
+                                              (('ablations', 'centermask_v2-39_fpn_no-sam_ms-3x_coco.py'), False)],
+                         ids=['parent', 'no-sam'])
+def test_sam_switch_reaches_the_mask_logits(config, with_sam):
+    head = build(config)[1].roi_head.mask_head
+    x = torch.randn(1, 256, 14, 14)
+    with torch.no_grad():
+        out = head(x)
+        assert torch.allclose(out, mask_head_by_definition(head, x, with_sam), atol=1e-5)
+
+
+@pytest.mark.parametrize('config, with_iou', [(PARENT, True),
+                                              (('ablations', 'centermask_v2-39_fpn_no-maskiou_ms-3x_coco.py'), False)],
+                         ids=['parent', 'no-maskiou'])
+def test_maskiou_switch_reaches_the_scores_and_losses(config, with_iou):
+    """§6: with the MaskIoU head the mask scores are box score * predicted IoU (here a known 0.5 for every class);
+    without it they are the box scores and there is no MaskIoU loss."""
+    from mmengine.structures import InstanceData
+    from types import SimpleNamespace
+    roi_head = build(config)[1].roi_head.eval()
+    if with_iou:
+        head = roi_head.mask_iou_head
+        head.fc_mask_iou.weight.data.zero_()
+        head.fc_mask_iou.bias.data.fill_(0.5)
+    feats = tuple(torch.rand(1, 256, 64 // s, 64 // s) for s in (8, 16, 32, 64, 128))
+    results = InstanceData(bboxes=torch.tensor([[4., 4., 40., 30.], [10., 20., 60., 60.]]),
+                           scores=torch.tensor([0.8, 0.3]), labels=torch.tensor([1, 6]))
+    meta = dict(img_shape=(64, 64), ori_shape=(64, 64), scale_factor=(1.0, 1.0))
+    with torch.no_grad():
+        out = roi_head.predict(feats, [results], [SimpleNamespace(metainfo=meta)])[0]
+    assert out.mask_scores.tolist() == pytest.approx([0.4, 0.15] if with_iou else [0.8, 0.3])

@@ -122,3 +122,32 @@ def test_maskiou_area_ratio_as_the_reference():
 def test_maskiou_area_ratio_choice_is_validated():
     with pytest.raises(ValueError, match=r"one of \('reference', 'mmdet'\)"):
         MODELS.build(dict(type='CenterMaskIoUHead', area_ratio='exact'))
+
+
+def test_maskiou_area_ratio_canvas_is_int_h_rows_by_int_w_columns():
+    """§6: the polygons are rasterised in an ``int(h)`` x ``int(w)`` canvas at the RoI's origin. A flat RoI
+    x 0..100, y 20..30.5 over the square 10..50 (1,600 px) holds 40 columns x int(10.5) = 10 rows of it: 0.25;
+    and a RoI holding none of it (x 60..100): 0."""
+    _, head = heads()
+    square = PolygonMasks([[np.array([10., 10., 50., 10., 50., 50., 10., 50.])]], H, W)
+    rois = torch.tensor([[0., 20., 100., 30.5], [60., 0., 100., 100.]])
+    ratios = head._reference_area_ratio(rois, torch.zeros(2, dtype=torch.long), square)
+    assert ratios.tolist() == pytest.approx([0.25, 0.0], abs=1e-6)
+
+
+def test_targets_of_two_gts_follow_each_rois_assigned_gt():
+    """Each positive RoI gets the mask (§4.3) and the area ratio (§6) of the GT it was matched to."""
+    mask_head, iou_head = heads()
+    masks = PolygonMasks([SQUARE, [np.array([80., 80., 100., 80., 100., 100., 80., 100.])]], H, W)
+    gt_instances = InstanceData(masks=masks, labels=torch.tensor([0, 1]))
+    rois = [[80., 80., 100., 100.], INSIDE_ROI, [70., 70., 110., 110.]]
+    res = SimpleNamespace(pos_priors=torch.tensor(rois), pos_assigned_gt_inds=torch.tensor([1, 0, 1]))
+    targets = mask_head.get_targets([res], [gt_instances], TRAIN_CFG)
+    assert targets[0].sum() == 28 * 28  # the second GT fills its own box
+    assert torch.equal(targets[1], rasterise_in_box(INSIDE_ROI))
+    expected = torch.zeros(28, 28)
+    expected[7:21, 7:21] = 1  # x, y 80..100 in the 40 px RoI from 70: target pixels 10 * 0.7 .. 30 * 0.7
+    assert torch.equal(targets[2], expected)
+    ratios = iou_head._reference_area_ratio(res.pos_priors, res.pos_assigned_gt_inds, masks)
+    # GT 1 (20 x 20) lies wholly in RoIs 0 and 2; RoI 1 holds x 5..60, y 12..70 of the square (70 x 70)
+    assert ratios.tolist() == pytest.approx([1.0, 55 * 58 / 4900, 1.0], abs=1e-6)

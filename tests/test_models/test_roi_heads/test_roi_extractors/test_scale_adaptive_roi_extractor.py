@@ -1,3 +1,4 @@
+import math
 import sys
 
 import pytest
@@ -21,6 +22,8 @@ def test_eq2_boundaries_by_hand():
     assert levels([(0, 0, 1216, 200)]) == [0]   # A_roi = A_img/4 exactly: ceil(5 - 2) = 3 -> P3
     assert levels([(0, 0, 1216, 201)]) == [1]   # just above a quarter -> P4
     assert levels([(0, 0, 1216, 800)]) == [2]   # the whole image: k = 5 -> P5
+    assert levels([(600, 0, 1216, 800)]) == [2]  # A_roi = 616 * 800 = 492,800 > A_img/2 -> P5
+    assert levels([(0, 600, 1216, 800)]) == [0]  # A_roi = 1216 * 200 = A_img/4 exactly -> P3
     assert levels([(10, 10, 20, 20)]) == [0]    # k = ceil(5 - 13.25) = -8, clamped to P3
     assert levels([(-500, -500, 2000, 2000)]) == [2]  # unclipped box larger than the image: k = 8, clamped to P5
 
@@ -106,3 +109,44 @@ def test_inference_pooling_equals_per_level_pooling():
     per_level = extractor(feats, boxes, img_shapes=shapes)
     extractor.eval()
     assert torch.equal(extractor(feats, boxes, img_shapes=shapes), per_level)
+
+
+# Eq. 2 in a batch of images of different sizes (§5): A_input is the area of the image each RoI belongs to.
+BATCH_SHAPES = [(64, 64), (128, 192), (256, 256)]  # (h, w): areas 4,096, 24,576 and 65,536; padded to 256 x 256
+BATCH_ROIS = [  # (image, x1, y1, x2, y2); A_roi; k = ceil(5 - log2(A_img / A_roi)) clamped to [3, 5]
+    (0, 0., 0., 40., 40.),     # 1,600 in 4,096:   ceil(5 - 1.36) = 4 -> P4
+    (1, 0., 0., 40., 40.),     # 1,600 in 24,576:  ceil(5 - 3.94) = 2 -> P3 (clamped)
+    (0, 2., 2., 62., 62.),     # 3,600 in 4,096:   ceil(5 - 0.19) = 5 -> P5
+    (1, 10., 10., 70., 70.),   # 3,600 in 24,576:  ceil(5 - 2.77) = 3 -> P3
+    (1, 50., 20., 150., 120.),  # 10,000 in 24,576: ceil(5 - 1.30) = 4 -> P4
+    (2, 50., 20., 150., 120.),  # 10,000 in 65,536: ceil(5 - 2.71) = 3 -> P3
+    (2, 0., 0., 200., 200.),   # 40,000 in 65,536: ceil(5 - 0.71) = 5 -> P5
+    (1, 0., 0., 190., 120.),   # 22,800 in 24,576: ceil(5 - 0.11) = 5 -> P5
+]
+BATCH_LEVELS = [1, 0, 2, 0, 1, 0, 2, 2]  # index 0 = P3, by hand from the comments above
+
+
+def level_coded_feats(channels=4, size=256, batch=3):
+    """P3..P5 of a ``size`` x ``size`` padded batch whose every value says its level and image:
+    ``10 * (image + 1) + level index + 1``."""
+    return tuple(torch.full((batch, channels, size // s, size // s), 0.).add_(
+        torch.arange(batch, dtype=torch.float32)[:, None, None, None] * 10 + 10 + i + 1)
+        for i, s in enumerate([8, 16, 32]))
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_each_roi_is_levelled_with_its_own_images_area(training):
+    """§5: every RoI of a batch of differently sized images is pooled from the level that its own image's area
+    gives; with the first image's area the RoIs of images 1 and 2 would go to other levels."""
+    # the expected levels follow the rule written out here too, with each RoI's own image area
+    for (img, x1, y1, x2, y2), level in zip(BATCH_ROIS, BATCH_LEVELS):
+        h, w = BATCH_SHAPES[img]
+        k = math.ceil(5 - math.log2(h * w / ((x2 - x1) * (y2 - y1))))
+        assert min(max(k, 3), 5) - 3 == level
+    extractor = build_extractor()
+    extractor.train(training)
+    rois = torch.tensor(BATCH_ROIS)
+    out = extractor(level_coded_feats(), rois, img_shapes=BATCH_SHAPES)
+    expected = torch.tensor([10. * (img + 1) + level + 1 for (img, *_), level in zip(BATCH_ROIS, BATCH_LEVELS)])
+    assert torch.allclose(out.mean((1, 2, 3)), expected)
+    assert torch.allclose(out.amin((1, 2, 3)), expected) and torch.allclose(out.amax((1, 2, 3)), expected)
