@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmcv.ops import ModulatedDeformConv2dPack
 from mmdet.models.layers import ChannelAttention, SELayer
 from mmdet.registry import MODELS
@@ -193,18 +194,31 @@ def test_dcn_forward_backward():
     assert dcns[0].weight.grad is not None and dcns[0].conv_offset.weight.grad is not None
 
 
-def test_with_cp_gives_same_gradients():
+def test_with_cp_recomputes_each_block_in_backward_with_the_same_results():
+    """``with_cp=True`` checkpoints every OSA block: its forward runs a second time during the backward pass
+    (counted on each block's concat conv); without it, once. Outputs and gradients are the same."""
     torch.manual_seed(0)
-    plain = build(arch='V-39-eSE', norm_cfg=dict(type='GN', num_groups=32))
-    checkpointed = build(arch='V-39-eSE', norm_cfg=dict(type='GN', num_groups=32), with_cp=True)
+    norm = dict(type='GN', num_groups=16)  # no running statistics, which a recomputation would update twice
+    plain = build(arch='V-19-slim-eSE', norm_cfg=norm, out_indices=(0, 1, 2, 3))
+    checkpointed = build(arch='V-19-slim-eSE', norm_cfg=norm, out_indices=(0, 1, 2, 3), with_cp=True)
     checkpointed.load_state_dict(plain.state_dict())
-    x = torch.rand(1, 3, 64, 64)
-    grads = []
+    x = torch.rand(1, 3, 32, 32)
+    results = []
     for model in (plain, checkpointed):
-        model.zero_grad()
-        sum(o.sum() for o in model(x)).backward()
-        grads.append(model.stages[2].blocks[1].layers[0].conv.weight.grad.clone())
-    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+        calls = []
+        for stage in model.stages:
+            stage.blocks[0].conv_concat.register_forward_hook(lambda m, i, o: calls.append(1))
+        outs = model(x)
+        after_forward = len(calls)
+        sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum() for o in outs).backward()
+        results.append((after_forward, len(calls), outs, {n: p.grad for n, p in model.named_parameters()}))
+    (plain_fwd, plain_total, plain_outs, plain_grads), (cp_fwd, cp_total, cp_outs, cp_grads) = results
+    assert (plain_fwd, plain_total) == (4, 4)  # one block per stage, run once
+    assert (cp_fwd, cp_total) == (4, 8)  # run again in the backward pass
+    assert all(torch.equal(a, b) for a, b in zip(plain_outs, cp_outs))
+    assert plain_grads.keys() == cp_grads.keys()
+    a, b = (torch.cat([grads[name].flatten() for name in plain_grads]) for grads in (plain_grads, cp_grads))
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * a.abs().max().item())
 
 
 def test_depthwise_arch_uses_reduction_and_separable_convs():
@@ -214,3 +228,29 @@ def test_depthwise_arch_uses_reduction_and_separable_convs():
     layer = block.layers[0]
     assert layer.depthwise_conv.conv.groups == 80 and layer.depthwise_conv.norm_name is None
     assert model.stem[0].conv.groups == 1  # stem_1 is always a plain conv
+
+
+def test_depthwise_osa_block_matches_its_definition():
+    """§2 depthwise variant: a 1x1 reduction unit (in != layer width), then per layer a grouped 3x3 conv followed
+    directly by a 1x1 conv (no norm or activation between them), then norm and ReLU; the concatenation of the
+    block input and every layer output, the 1x1 concat unit, eSE."""
+    model = build(arch='V-19-slim-dw-eSE').eval()
+    block = model.stages[1].blocks[0]  # 112 -> layer width 80 -> 256
+    x = torch.randn(1, 112, 6, 5)
+
+    def norm_relu(bn, t):
+        return torch.relu(F.batch_norm(t, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0., bn.eps))
+
+    with torch.no_grad():
+        r = block.conv_reduction
+        y = norm_relu(r.bn, F.conv2d(x, r.conv.weight))
+        feats = [x]
+        for layer in block.layers:
+            dw, pw = layer.depthwise_conv.conv, layer.pointwise_conv
+            y = norm_relu(pw.bn, F.conv2d(F.conv2d(y, dw.weight, padding=1, groups=80), pw.conv.weight))
+            feats.append(y)
+        c = block.conv_concat
+        z = norm_relu(c.bn, F.conv2d(torch.cat(feats, 1), c.conv.weight))
+        gate = F.relu6(F.conv2d(z.mean((2, 3), keepdim=True), block.attn.fc.weight, block.attn.fc.bias) + 3) / 6
+        expected = z * gate
+        assert torch.allclose(block(x), expected, atol=1e-5)

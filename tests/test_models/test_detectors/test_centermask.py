@@ -2,9 +2,10 @@
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
 from mmdet.testing import demo_mm_inputs
 
-from tests.helpers import model_cfg
+from tests.helpers import build_with, model_cfg
 
 CONFIGS = ['centermask/centermask_v2-39_fpn_ms-3x_coco.py', 'centermask/centermask-lite_v2-19_fpn_ms-4x_coco.py']
 LOSS_KEYS = {'loss_cls', 'loss_bbox', 'loss_centerness', 'loss_mask', 'loss_mask_iou'}
@@ -142,3 +143,36 @@ def test_plain_mmdet_fcos_head_as_box_stage():
     for sample, instances in zip(results, expected):
         for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
             assert torch.equal(sample.pred_instances.get(key), instances.get(key)), key
+
+
+def test_training_rois_are_decoded_with_the_training_cfg():
+    """§4.4 step 1: in training the mask branch gets FCOS's detections decoded with ``train_cfg.rpn_proposal``
+    (here at most 3 per image), not with the test cfg (50), and without gradient."""
+    model = build_with()  # the toy CenterMask-Lite, default init
+    model.train_cfg['rpn_proposal']['max_per_img'] = 3
+    torch.nn.init.zeros_(model.bbox_head.conv_cls.bias)  # every location a detection
+    model.train()
+    seen = []
+    roi_loss = model.roi_head.loss
+    model.roi_head.loss = lambda x, proposals, samples: seen.append(proposals) or roi_loss(x, proposals, samples)
+    packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 64, 96)] * 2, num_items=[1, 2], num_classes=3,
+                            with_mask=True)
+    model(**model.data_preprocessor(packed, True), mode='loss')
+    assert model.test_cfg['rpn']['max_per_img'] == 50 and [len(p) for p in seen[0]] == [3, 3]
+    assert not any(p.bboxes.requires_grad for p in seen[0])
+
+
+def test_predict_rescales_boxes_and_masks_to_the_original_image():
+    """§4.5: with ``rescale`` the boxes and masks are brought to ``ori_shape`` (here half the input size, so the
+    boxes are those at the input size divided by 2), without it they stay at ``img_shape``."""
+    model = build_with().eval()  # the toy CenterMask-Lite, default init
+    torch.nn.init.zeros_(model.bbox_head.conv_cls.bias)
+    meta = dict(img_shape=(64, 96), ori_shape=(32, 48), scale_factor=(2.0, 2.0), pad_shape=(64, 96),
+                batch_input_shape=(64, 96))
+    inputs = torch.rand(1, 3, 64, 96) * 255
+    with torch.no_grad():
+        big = model.predict(inputs, [DetDataSample(metainfo=meta)], rescale=False)[0].pred_instances
+        small = model.predict(inputs, [DetDataSample(metainfo=meta)], rescale=True)[0].pred_instances
+    assert len(big) > 0 and big.masks.shape[1:] == (64, 96) and small.masks.shape[1:] == (32, 48)
+    assert torch.equal(small.scores, big.scores)
+    assert torch.allclose(small.bboxes, big.bboxes / 2)
