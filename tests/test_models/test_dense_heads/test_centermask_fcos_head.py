@@ -73,6 +73,68 @@ def test_training_mode_decodes_in_stride_units():
     assert torch.allclose(eval_boxes, train_boxes)
 
 
+def test_training_mode_scales_each_level_by_its_own_stride():
+    """ref §3.2: regression in units of the level stride, multiplied by that level's stride when decoding."""
+    head, cls, reg, ctr, _ = multi_level_head_and_outputs(1)
+    cfg = decode_cfg(nms_pre=30, score_thr=0.3)
+    meta = [dict(img_shape=(96, 128))]
+    eval_boxes = head.predict_by_feat(cls, reg, ctr, batch_img_metas=meta, cfg=cfg, with_nms=False)[0].bboxes
+    head.train()
+    in_strides = [r / s for r, s in zip(reg, (8, 16, 32))]
+    train_boxes = head.predict_by_feat(cls, in_strides, ctr, batch_img_metas=meta, cfg=cfg, with_nms=False)[0].bboxes
+    assert len(eval_boxes) > 30  # candidates from more than one level
+    torch.testing.assert_close(train_boxes, eval_boxes, rtol=0, atol=1e-4)
+
+
+def test_defaults_decode_like_centermask2():
+    """Without score_thr / score_sqrt / clip_bbox / nms_pre / min_bbox_size in the cfg the head decodes as ref §3.3
+    (threshold 0.05 on cls, score sqrt(cls * ctr), boxes unclipped, every candidate of the level)."""
+    head = build_head().eval()
+    probs, ctrs = [0.9, 0.6, 0.3, 0.06, 0.04], [0.1, 0.9, 0.9, 0.9, 0.9]
+    cls_score = torch.full((1, 2, 1, 5), -20.0)
+    cls_score[0, 0, 0] = torch.tensor([logit(p) for p in probs])
+    centerness = torch.tensor([logit(p) for p in ctrs]).view(1, 1, 1, 5)
+    cfg = ConfigDict(nms=dict(type='nms', iou_threshold=0.6), max_per_img=50)
+    result = head.predict_by_feat([cls_score], [torch.full((1, 4, 1, 5), 6.0)], [centerness],
+                                  batch_img_metas=[dict(img_shape=(8, 40))], cfg=cfg)[0]
+    # locations x = 4, 12, 20, 28 (0.04 is below the threshold); boxes 12 px wide overlap by IoU 0.2 only
+    order = [1, 2, 0, 3]
+    assert result.scores.tolist() == pytest.approx([math.sqrt(probs[i] * ctrs[i]) for i in order], rel=1e-5)
+    assert result.bboxes.tolist() == [[8 * i + 4 - 6, -2.0, 8 * i + 4 + 6, 10.0] for i in order]
+    assert result.labels.tolist() == [0] * 4
+
+
+def nms_outputs():
+    """One level of 4 locations (x = 4, 12, 20, 28; stride 8), centerness 1: at x = 4 class 0 (0.9) and class 1
+    (0.8) on the box [0, 0, 40, 8]; class 0 at x = 12 (0.7) on the same box, at x = 20 (0.6) on [8.5, 0, 48.5, 8]
+    (IoU 0.65 with it) and at x = 28 (0.5) on [12, 0, 52, 8] (IoU 0.54 with it, 0.84 with the previous one)."""
+    cls_score = torch.full((1, 2, 1, 4), -20.0)
+    cls_score[0, 0, 0] = torch.tensor([logit(p) for p in (0.9, 0.7, 0.6, 0.5)])
+    cls_score[0, 1, 0, 0] = logit(0.8)
+    ltrb = torch.tensor([[4., 4., 36., 4.], [12., 4., 28., 4.], [11.5, 4., 28.5, 4.], [16., 4., 24., 4.]])
+    return [cls_score], [ltrb.t().reshape(1, 4, 1, 4)], [torch.full((1, 1, 1, 4), 20.0)]
+
+
+@pytest.mark.parametrize('path', ['eager', 'rescale', 'traced'])
+@pytest.mark.parametrize('iou_threshold, expected', [
+    (0.6, [([0., 0., 40., 8.], 0, 0.9), ([0., 0., 40., 8.], 1, 0.8), ([12., 0., 52., 8.], 0, 0.5)]),
+    (0.7, [([0., 0., 40., 8.], 0, 0.9), ([0., 0., 40., 8.], 1, 0.8), ([8.5, 0., 48.5, 8.], 0, 0.6)]),
+])
+def test_nms_is_class_aware_at_the_configured_iou(monkeypatch, path, iou_threshold, expected):
+    """ref §3.3: class-aware NMS (a box of another class is never suppressed) suppressing IoU > threshold, on the
+    eager path, mmdet's ``_bbox_post_process`` (rescale) and the traced form (ONNX export)."""
+    from centermask_mm.models.utils import tracing
+    head = build_head().eval()
+    if path == 'traced':
+        monkeypatch.setattr(tracing, 'is_tracing', lambda: True)
+    cfg = decode_cfg(nms_pre=1000, nms=dict(type='nms', iou_threshold=iou_threshold))
+    meta = dict(img_shape=(8, 32), scale_factor=(1.0, 1.0))
+    result = head.predict_by_feat(*nms_outputs(), batch_img_metas=[meta], cfg=cfg, rescale=path == 'rescale')[0]
+    assert result.bboxes.tolist() == [box for box, _, _ in expected]
+    assert result.labels.tolist() == [label for _, label, _ in expected]
+    assert result.scores.tolist() == pytest.approx([math.sqrt(p) for _, _, p in expected], rel=1e-5)
+
+
 def per_level_reference(head, cls_scores, bbox_preds, centernesses, priors, nms_pre, score_thr):
     """The reference's selection written level by level (ref §3.3): candidates cls > thr, the best nms_pre by
     cls*ctr per level, score sqrt(cls*ctr), box from the location and its (l, t, r, b)."""
@@ -181,15 +243,22 @@ def test_decoding_in_training_is_detached():
     assert not any(r.bboxes.requires_grad or r.scores.requires_grad for r in results)
 
 
+@pytest.mark.parametrize('traced', [False, True])
 @pytest.mark.parametrize('min_bbox_size, clip_bbox', [(-1, False), (0, True), (25, False), (25, True)])
-def test_size_filter_and_nms_equal_mmdet_bbox_post_process(min_bbox_size, clip_bbox):
-    """The size filter (done on the whole batch before the selection) and the NMS step give exactly mmdet's
-    ``_bbox_post_process`` applied to the unfiltered candidates of each image."""
+def test_size_filter_and_nms_equal_mmdet_bbox_post_process(monkeypatch, min_bbox_size, clip_bbox, traced):
+    """The size filter (done on the whole batch before the selection, or in the traced form of the ONNX export)
+    and the NMS step give exactly mmdet's ``_bbox_post_process`` applied to the unfiltered candidates of each
+    image."""
     from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+
+    from centermask_mm.models.utils import tracing
     head, cls, reg, ctr, _ = multi_level_head_and_outputs(3, seed=5)
     metas = [dict(img_shape=(96, 128)), dict(img_shape=(50, 70)), dict(img_shape=(90, 128))]
     cfg = decode_cfg(nms_pre=40, score_thr=0.1, max_per_img=9, min_bbox_size=min_bbox_size, clip_bbox=clip_bbox)
-    got = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg)
+    with monkeypatch.context() as patch:
+        if traced:
+            patch.setattr(tracing, 'is_tracing', lambda: True)
+        got = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=cfg)
     unfiltered = head.predict_by_feat(cls, reg, ctr, batch_img_metas=metas, cfg=ConfigDict(cfg, min_bbox_size=-1),
                                       with_nms=False)
     filtered = 0
