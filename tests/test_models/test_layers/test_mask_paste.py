@@ -9,14 +9,28 @@ from centermask_mm.models.layers import paste_masks_in_image
 H, W = 97, 131
 
 
-def mmdet_paste(masks, boxes, height=H, width=W):
+def mmdet_paste(masks, boxes, height=H, width=W, threshold=0.5):
     out = torch.zeros(len(boxes), height, width, dtype=torch.bool)
     for k, box in enumerate(boxes):
         if box[2] <= 0 or box[0] >= width or box[3] <= 0 or box[1] >= height:
             continue  # mmdet raises on such a box; ours gives an empty mask
         pasted, region = _do_paste_mask(masks[k:k + 1, None], box[None], height, width, skip_empty=True)
-        out[k][region] = pasted[0] >= 0.5
+        out[k][region] = pasted[0] >= threshold
     return out
+
+
+def test_threshold_is_inclusive_and_passed_on():
+    """ref §4.5: pixels whose pasted probability is >= the threshold (0.5 unless given) are in the mask. A 32x32
+    mask in a 32x32 box at integer corners is sampled exactly at its cell centres (powers of two: no rounding), so
+    the pasted mask is the thresholded mask itself there, and nothing outside."""
+    levels = torch.tensor([0.25, 0.5, 0.75])
+    masks = levels[torch.randint(0, 3, (1, 32, 32), generator=torch.Generator().manual_seed(2))]
+    box = torch.tensor([[10., 20., 42., 52.]])
+    for threshold in (None, 0.25, 0.75):
+        kwargs = {} if threshold is None else dict(threshold=threshold)
+        expected = torch.zeros(H, W, dtype=torch.bool)
+        expected[20:52, 10:42] = masks[0] >= (0.5 if threshold is None else threshold)
+        assert torch.equal(paste_masks_in_image(masks, box, H, W, **kwargs)[0], expected), threshold
 
 
 @pytest.mark.parametrize('chunk', [2**24, 700])  # one chunk, and many chunks of padded regions

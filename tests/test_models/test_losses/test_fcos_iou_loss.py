@@ -7,8 +7,8 @@ from mmdet.registry import MODELS
 from tests.helpers import model_cfg
 
 
-def reference_loss(pred, target, weight):
-    """The reference formula, written out on (l, t, r, b) (centermask2 ``IOULoss.forward``, giou)."""
+def reference_ious(pred, target):
+    """The reference formula, written out on (l, t, r, b) (ref §3.2): ``(iou, giou)`` per box."""
     pl, pt, pr, pb = pred.unbind(1)
     tl, tt, tr, tb = target.unbind(1)
     target_area = (tl + tr) * (tt + tb)
@@ -17,8 +17,12 @@ def reference_loss(pred, target, weight):
     enclose = (torch.max(pl, tl) + torch.max(pr, tr)) * (torch.max(pb, tb) + torch.max(pt, tt))
     union = target_area + pred_area - inter
     ious = (inter + 1.0) / (union + 1.0)
-    gious = ious - (enclose - union) / enclose
-    return ((1 - gious) * weight).sum()
+    return ious, ious - (enclose - union) / enclose
+
+
+def reference_loss(pred, target, weight):
+    """GIoU loss weighted and summed (ref §3.2)."""
+    return ((1 - reference_ious(pred, target)[1]) * weight).sum()
 
 
 def to_boxes(points, ltrb):
@@ -40,6 +44,9 @@ def test_matches_the_reference_formula_and_its_gradient_is_finite():
     assert ours.item() == pytest.approx(expected.item(), rel=1e-5)
     ours.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    doubled = MODELS.build(dict(type='FCOSIoULoss', mode='giou', loss_weight=2.0))
+    assert doubled(to_boxes(POINTS, PRED), to_boxes(POINTS, TARGET), weight=WEIGHT,
+                   avg_factor=WEIGHT.sum()).item() == pytest.approx(2 * expected.item(), rel=1e-5)
 
     # on ~2-stride-unit boxes the +1 smoothing makes it differ from mmdet's GIoU
     small = slice(0, 2)
@@ -55,7 +62,8 @@ def test_other_modes_and_bad_mode():
     pred = to_boxes(POINTS, PRED)
     linear = MODELS.build(dict(type='FCOSIoULoss', mode='linear_iou'))(pred, target, reduction_override='none')
     log = MODELS.build(dict(type='FCOSIoULoss', mode='iou'))(pred, target, reduction_override='none')
-    assert torch.allclose(log, -torch.log(1 - linear), atol=1e-6)
+    ious = reference_ious(PRED, TARGET)[0]
+    assert torch.allclose(linear, 1 - ious, atol=1e-4) and torch.allclose(log, -torch.log(ious), atol=1e-4)
     with pytest.raises(ValueError, match="one of \\('iou', 'linear_iou', 'giou'\\)"):
         MODELS.build(dict(type='FCOSIoULoss', mode='diou'))
 
