@@ -53,3 +53,30 @@ def test_gt_boxes_are_clipped_to_the_image_by_the_pipeline(tmp_path):
                 dict(type='Resize', scale=(64, 48), keep_ratio=True)]
     sample = dataset(tmp_path, dict(filter_empty_gt=True, filter_crowd_only=True), pipeline)[0]
     assert sample['gt_bboxes'].tensor.tolist()[0] == [40.0, 10.0, 64.0, 30.0]
+
+
+def test_test_mode_keeps_every_image(tmp_path):
+    """The crowd-only filter applies to training only: the evaluated image set is the annotation file's."""
+    write_coco(tmp_path)
+    ds = DATASETS.build(dict(type='CenterMaskCocoDataset', data_root=str(tmp_path), ann_file='ann.json',
+                             data_prefix=dict(img='img/'), metainfo=dict(classes=('thing', )), test_mode=True,
+                             filter_cfg=dict(filter_empty_gt=True, min_size=0, filter_crowd_only=True), pipeline=[]))
+    assert sorted(ds.get_data_info(i)['img_path'].rsplit('/', 1)[-1] for i in range(len(ds))) == \
+        ['0.png', '1.png', '2.png', '3.png']
+
+
+def test_instance_without_segmentation_is_loaded_as_ignored(tmp_path):
+    """An annotation without ``segmentation`` loads (no KeyError in LoadAnnotations) and is ignored, beside a
+    normal one."""
+    (tmp_path / 'img').mkdir()
+    cv2.imwrite(str(tmp_path / 'img' / '0.png'), np.full((48, 64, 3), 100, np.uint8))
+    anns = [dict(id=1, image_id=0, category_id=1, bbox=[4.0, 4.0, 20.0, 20.0], area=400, iscrowd=0,
+                 segmentation=[[4, 4, 24, 4, 24, 24, 4, 24]]),
+            dict(id=2, image_id=0, category_id=1, bbox=[30.0, 10.0, 10.0, 10.0], area=100, iscrowd=0)]
+    (tmp_path / 'ann.json').write_text(json.dumps(dict(images=[dict(id=0, file_name='0.png', height=48, width=64)],
+                                                       annotations=anns, categories=[dict(id=1, name='thing')])))
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+                                                     poly2mask=False)]
+    sample = dataset(tmp_path, dict(filter_empty_gt=True, min_size=0), pipeline)[0]
+    assert sample['gt_bboxes'].tensor.tolist() == [[4.0, 4.0, 24.0, 24.0], [30.0, 10.0, 40.0, 20.0]]
+    assert sample['gt_ignore_flags'].tolist() == [False, True]
