@@ -141,6 +141,19 @@ def two_image_training_batch():
     return feats, sampling, gts, metas
 
 
+def training_head_with_known_outputs():
+    """The zoo RoI head in training mode with known outputs: mask logit 2 on every pixel of classes 2 and 5, -2
+    elsewhere; predicted IoU 0.7 for class 2, 0.4 for class 5, 0 elsewhere."""
+    head, _ = roi_head_from_config()
+    head.train()
+    logits = torch.full((80, ), -2.0)
+    logits[[2, 5]] = 2.0
+    ious = torch.zeros(80)
+    ious[2], ious[5] = 0.7, 0.4
+    known_outputs(head, logits, ious)
+    return head
+
+
 def test_mask_and_maskiou_losses_by_hand():
     """§4.3 and §6: with known head outputs (logit 2 on every pixel of classes 2 and 5, -2 elsewhere; predicted
     IoU 0.7 for class 2, 0.4 for class 5, 0 elsewhere) the losses follow from the targets alone.
@@ -149,13 +162,7 @@ def test_mask_and_maskiou_losses_by_hand():
     392 / (784 + 392 - 392) = 0.5 (RoI 1); loss_mask_iou = 0.5 * mean((0.7 - 1)^2, (0.4 - 0.5)^2).
     loss_mask: mean BCE of logit 2 over 784 + 392 foreground and 392 background pixels.
     """
-    head, _ = roi_head_from_config()
-    head.train()
-    logits = torch.full((80, ), -2.0)
-    logits[[2, 5]] = 2.0
-    ious = torch.zeros(80)
-    ious[2], ious[5] = 0.7, 0.4
-    known_outputs(head, logits, ious)
+    head = training_head_with_known_outputs()
     feats, sampling, gts, metas = two_image_training_batch()
     losses = head.mask_loss(feats, sampling, gts, metas)
     assert losses['loss_mask_iou'].item() == pytest.approx(0.5 * ((0.7 - 1) ** 2 + (0.4 - 0.5) ** 2) / 2, rel=1e-5)
@@ -225,13 +232,7 @@ def test_loss_gives_each_positive_roi_the_mask_of_its_matched_gt():
     targets, MaskIoU target 1) and the wide box (left half, target 0.5), so
     loss_mask_iou = 0.5 * (2 * 0.3^2 + 2 * 0.6^2 + 0.1^2) / 5 and loss_mask is the BCE of logit 2 on
     4 * 784 + 392 foreground and 392 background pixels."""
-    head, _ = roi_head_from_config()
-    head.train()
-    logits = torch.full((80, ), -2.0)
-    logits[[2, 5]] = 2.0
-    ious = torch.zeros(80)
-    ious[2], ious[5] = 0.7, 0.4
-    known_outputs(head, logits, ious)
+    head = training_head_with_known_outputs()
     polygons = [[np.array([16., 16., 48., 16., 48., 48., 16., 48.])],
                 [np.array([64., 64., 96., 64., 96., 96., 64., 96.])]]
     sample = DetDataSample(metainfo=dict(img_shape=(128, 128)))
