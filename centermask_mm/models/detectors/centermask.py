@@ -12,7 +12,7 @@ from mmengine.optim import OptimWrapper
 from torch import Tensor
 
 from ..dense_heads.centermask_fcos_head import CenterMaskFCOSHead
-from ..utils.config_checks import check_centermask_components, propagate_num_classes
+from ..utils.config_checks import check_box_stage, check_centermask_components, propagate_num_classes
 
 #: valid values of ``CenterMask(nonfinite_loss=...)``
 NONFINITE_LOSS_MODES = ('raise', 'skip')
@@ -30,9 +30,15 @@ class CenterMask(SingleStageDetector):
     extra ``roi_head`` (:class:`CenterMaskRoIHead`). mmdet's TwoStageDetector does not fit: it forces its RPN to one
     class and zeroes the GT labels.
 
-    ``train_cfg``: ``rpn_proposal`` (how FCOS decodes the RoIs of the mask branch in training: <= 100 per image)
-    and ``rcnn`` (assigner, sampler, mask size). ``test_cfg``: ``rpn`` (FCOS decoding at test: 50 per image) and
-    ``rcnn`` (mask threshold). The ``rpn`` names follow mmdet's two-stage configs.
+    ``train_cfg``: ``rpn_proposal`` (how FCOS decodes the RoIs of the mask branch in training: <= 100 per image),
+    ``rcnn`` (assigner, sampler, mask size) and, optionally, ``rpn``: the box stage's own training config, handed
+    to ``bbox_head`` as its ``train_cfg`` the way mmdet's two-stage detectors hand ``train_cfg.rpn`` to their RPN
+    (FCOS needs none; mmdet's anchor-based heads, e.g. ATSS, GFL, TOOD, RetinaNet, PAA, read their assigner from
+    it). ``test_cfg``: ``rpn`` (FCOS decoding at test: 50 per image) and ``rcnn`` (mask threshold). The ``rpn``
+    names follow mmdet's two-stage configs.
+
+    The box stage (``bbox_head``) may be any mmdet dense head that detects class-labelled boxes
+    (:func:`..utils.config_checks.check_box_stage` refuses the others at build, with the reason).
 
     * ``loss``: FCOS losses + ``loss_mask`` + ``loss_mask_iou`` on FCOS's own (detached) detections.
     * ``predict``: :meth:`predict_fixed_shape` (backbone, neck, FCOS towers, FCOS candidate selection: the part
@@ -75,11 +81,14 @@ class CenterMask(SingleStageDetector):
         if test_cfg is None or 'rpn' not in test_cfg or 'rcnn' not in test_cfg:
             raise ValueError("CenterMask needs test_cfg=dict(rpn=..., rcnn=...), got " + repr(test_cfg))
         if train_cfg is not None and ('rpn_proposal' not in train_cfg or 'rcnn' not in train_cfg):
-            raise ValueError("CenterMask needs train_cfg=dict(rpn_proposal=..., rcnn=...), got " + repr(train_cfg))
+            raise ValueError('CenterMask needs train_cfg=dict(rpn_proposal=..., rcnn=...) (and optionally rpn=..., '
+                             f'the box stage\'s own train_cfg), got {train_cfg!r}')
+        check_box_stage(bbox_head, train_cfg)
         if num_classes is not None:
             bbox_head, roi_head = propagate_num_classes(num_classes, bbox_head, roi_head)
         self.num_classes = num_classes
-        super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head, train_cfg=None,
+        box_stage_train_cfg = train_cfg.get('rpn') if train_cfg is not None else None
+        super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head, train_cfg=box_stage_train_cfg,
                          test_cfg=test_cfg['rpn'], data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg

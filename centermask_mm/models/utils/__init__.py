@@ -1,4 +1,5 @@
 from . import tracing
 from .config_checks import check_centermask_components, propagate_num_classes
+from .image_shapes import FeaturesWithImageShapes
 
-__all__ = ['check_centermask_components', 'propagate_num_classes', 'tracing']
+__all__ = ['FeaturesWithImageShapes', 'check_centermask_components', 'propagate_num_classes', 'tracing']

@@ -12,6 +12,9 @@ backbone, neck, FCOS head and RoI head:
 * the FCOS head, the mask head and the MaskIoU head have the same ``num_classes`` (a class-agnostic mask head is
   exempt from the mask-head part).
 
+Before anything is built, :func:`check_box_stage` checks that the ``bbox_head`` can serve as CenterMask's box stage
+(an mmdet dense head with class-labelled boxes, and its training config where it needs one).
+
 Every error is a ``ValueError`` naming the offending config keys (``model.neck.in_channels``...) with the values
 found and the values expected. A backbone or neck whose outputs cannot be read from its attributes (neither
 ``out_channels``/``out_strides`` like ``VoVNet`` nor mmdet's ``ResNet`` layout; a neck without FPN's attributes)
@@ -21,7 +24,14 @@ import copy
 import math
 from typing import List, Optional, Sequence, Tuple
 
+from mmdet.models.dense_heads import AnchorHead, RepPointsHead, RPNHead, YOLOXHead
+from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+from mmdet.registry import MODELS
 from torch import nn
+
+#: mmdet dense heads that build their target assigner from ``train_cfg`` (CenterMask: ``model.train_cfg.rpn``) and
+#: cannot compute a loss without it; the AnchorHead family covers ATSS, GFL, TOOD, RetinaNet, PAA, DDOD, RTMDet...
+HEADS_NEEDING_TRAIN_CFG = (AnchorHead, RepPointsHead, YOLOXHead)
 
 
 def _backbone_outputs(backbone: nn.Module) -> Optional[Tuple[List[int], List[int]]]:
@@ -82,6 +92,35 @@ def check_bbox_head(neck: nn.Module, neck_strides: Optional[List[int]], bbox_hea
     if neck_out is not None and getattr(bbox_head, 'in_channels', neck_out) != neck_out:
         _fail(f'model.bbox_head.in_channels={bbox_head.in_channels} differs from model.neck.out_channels={neck_out}',
               f'model.bbox_head.in_channels={neck_out}')
+
+
+def check_box_stage(bbox_head: dict, train_cfg: Optional[dict]) -> None:
+    """Refuse, before it is built, a ``model.bbox_head`` config that cannot serve as CenterMask's box stage.
+
+    The box stage must be an mmdet :class:`BaseDenseHead` (its ``loss_and_predict`` gives the losses and the boxes
+    of each image the mask branch trains on) that labels its boxes with classes (not mmdet's class-agnostic
+    ``RPNHead``: the mask and MaskIoU heads are class-specific). A head of :data:`HEADS_NEEDING_TRAIN_CFG` needs
+    ``model.train_cfg.rpn`` (its assigner...) when the model has a training config. An unknown ``type`` is left
+    to the registry's own error.
+    """
+    head_type = bbox_head.get('type')
+    head_cls = head_type if isinstance(head_type, type) else MODELS.get(head_type)
+    if head_cls is None:
+        return
+    name = head_cls.__name__
+    suggestion = 'e.g. CenterMaskFCOSHead (the reference), FCOSHead, ATSSHead, GFLHead, TOODHead or RetinaHead'
+    if not issubclass(head_cls, BaseDenseHead):
+        _fail(f'model.bbox_head.type={name} is not an mmdet dense head (BaseDenseHead): the box stage must give '
+              f'the losses and the class-labelled boxes of each image through loss_and_predict / predict_by_feat',
+              f'a dense head, {suggestion}')
+    if issubclass(head_cls, RPNHead):
+        _fail(f'model.bbox_head.type={name} proposes class-agnostic boxes (label 0 for all), but the mask and '
+              f'MaskIoU heads need the class of each box', f'a dense head that classifies, {suggestion}')
+    if issubclass(head_cls, HEADS_NEEDING_TRAIN_CFG) and train_cfg is not None and 'rpn' not in train_cfg:
+        _fail(f'model.bbox_head.type={name} builds its training target assigner from its train_cfg, which '
+              f'CenterMask takes from model.train_cfg.rpn, and model.train_cfg has no rpn',
+              f"model.train_cfg.rpn = the train_cfg of mmdet's {name} configs, e.g. for ATSS "
+              f"dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1, pos_weight=-1, debug=False)")
 
 
 def check_roi_extractor(neck: nn.Module, neck_strides: Optional[List[int]], extractor: nn.Module) -> None:

@@ -8,6 +8,8 @@ from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ...utils.image_shapes import FeaturesWithImageShapes
+
 
 def scale_adaptive_levels(rois: Tensor, img_areas: Tensor, k_min: int, k_max: int,
                           top_level: Optional[int] = None) -> Tensor:
@@ -57,7 +59,9 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
 
     Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
     ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded; tuples or
-    integer tensors ``[2]``, see :func:`image_areas`) as an argument.
+    integer tensors ``[2]``, see :func:`image_areas`) as an argument (what ``CenterMaskRoIHead`` passes), or reads
+    them from ``feats`` when these are a :class:`FeaturesWithImageShapes` (what mmdet's RoI heads built as
+    ``ImageShapesRoIHead`` pass: Mask R-CNN, Cascade Mask R-CNN, MS R-CNN...).
     k_min and the highest pooled level come from ``featmap_strides`` (8..32 -> 3..5); ``k_max`` of Eq. 2 defaults to
     that highest level (both references) and can be set higher (``k_max=7``: the paper text's P7; the ablation
     configs): the levels are still clamped to the pooled ones. Output: ``[N, out_channels, *roi_layer.output_size]``.
@@ -88,8 +92,14 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
 
     def forward(self, feats: Tuple[Tensor], rois: Tensor, roi_scale_factor: Optional[float] = None,
                 img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
+        if img_shapes is None and isinstance(feats, FeaturesWithImageShapes):
+            img_shapes = feats.img_shapes
         if img_shapes is None:
-            raise ValueError('ScaleAdaptiveRoIExtractor.forward needs img_shapes (unpadded (h, w) per image)')
+            raise ValueError('ScaleAdaptiveRoIExtractor.forward needs the image sizes (unpadded (h, w) per image) '
+                             'for Eq. 2: as its img_shapes argument (CenterMaskRoIHead passes it) or with the features '
+                             "(FeaturesWithImageShapes); in an mmdet two-stage detector build its RoI head as "
+                             "roi_head=dict(type='ImageShapesRoIHead', base='StandardRoIHead' (or 'CascadeRoIHead', "
+                             "'MaskScoringRoIHead', ...), ...)")
         areas = image_areas(img_shapes, rois)
         levels = scale_adaptive_levels(rois, areas[rois[:, 0].long()], self.k_min, self.k_max, self.top_level)
         rois = rois.type_as(feats[0])  # after the levels: a half-precision model pools at half-precision RoIs
