@@ -39,6 +39,7 @@ setup(
         'setuptools>=77,<82',  # mmengine's `mmdet::` config resolution imports pkg_resources
         'numpy',
         'pycocotools>=2.0.8',
+        'faster-coco-eval>=1.8,<2',  # Boundary AP (centermask_mm.evaluation)
         'scipy',
         'shapely',
         'opencv-python',

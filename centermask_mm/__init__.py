@@ -15,5 +15,6 @@ compat.enable_safe_checkpoint_loading()
 compat.enable_atomic_local_writes()
 
 from . import datasets, engine, models  # noqa: E402,F401  (registration side effects)
+from . import evaluation  # noqa: E402,F401  (registers CocoBoundaryMetric in mmdet's METRICS)
 
 __all__ = ['__version__']

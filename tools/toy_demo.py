@@ -1,5 +1,6 @@
 """The main job on the embedded default: train CenterMask-Lite on the generated toy shapes on CPU, evaluate bbox
-and segm AP (pycocotools via mmdet's CocoMetric) and draw the validation predictions.
+and segm AP (pycocotools via mmdet's CocoMetric) and Boundary AP (centermask_mm's CocoBoundaryMetric) and draw the
+validation predictions.
 
     python tools/toy_demo.py [--config CONFIG] [--work-dir DIR] [--cfg-options k=v ...]
 
@@ -18,7 +19,7 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = 'configs/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py'
-METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50')
+METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/boundary_mAP')
 
 
 def parse_args():

@@ -1,5 +1,5 @@
 # The embedded default (README main job): CenterMask-Lite with VoVNetV2-19-slim-dw trained from scratch on the
-# generated toy shapes on CPU, evaluated with CocoMetric (bbox + segm).
+# generated toy shapes on CPU, evaluated with CocoBoundaryMetric (bbox, segm, boundary).
 _base_ = ['../_base_/models/centermask-lite_vovnet-fpn.py', '../_base_/datasets/toy_shapes_instance.py',
           '../_base_/schedules/toy_cpu.py']
 

@@ -1,5 +1,6 @@
 # The embedded default dataset (centermask_mm.datasets.ToyShapesDataset): generated under data_root on first use,
-# COCO format, 3 classes, 128x128 images. Evaluated with pycocotools through mmdet's CocoMetric (bbox + segm).
+# COCO format, 3 classes, 128x128 images. Evaluated by CocoBoundaryMetric: mmdet's CocoMetric (bbox + segm AP,
+# pycocotools) and Boundary AP (faster-coco-eval).
 dataset_type = 'ToyShapesDataset'
 data_root = 'data/toy_shapes/'
 img_size = 128
@@ -34,6 +35,6 @@ val_dataloader = dict(
                  ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'), test_mode=True,
                  pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
-                     metric=['bbox', 'segm'], format_only=False, backend_args=backend_args)
+val_evaluator = dict(type='CocoBoundaryMetric', ann_file=data_root + 'annotations/instances_val.json',
+                     metric=['bbox', 'segm', 'boundary'], format_only=False, backend_args=backend_args)
 test_evaluator = val_evaluator
