@@ -34,8 +34,8 @@ ALL_CONFIGS = sorted(osp.relpath(p, CONFIG_ROOT) for p in glob.glob(osp.join(CON
 
 
 def test_every_config_is_listed():
-    assert {c.split(osp.sep)[0] for c in ALL_CONFIGS} == {'ablations', 'centermask', 'custom', 'mask_rcnn', 'toy',
-                                                         'vovnet'}
+    assert {c.split(osp.sep)[0] for c in ALL_CONFIGS} == {'ablations', 'centermask', 'centermask_box_stages', 'custom',
+                                                         'mask_rcnn', 'scale_adaptive_rois', 'toy', 'vovnet'}
     assert len(ALL_CONFIGS) >= 28
 
 

@@ -59,9 +59,9 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
 
     Eq. 2 needs the input image area, which mmdet's extractor interface does not carry: ``forward`` takes
     ``img_shapes`` (``img_meta['img_shape']`` of each image of the batch, i.e. resized and unpadded; tuples or
-    integer tensors ``[2]``, see :func:`image_areas`) as an argument (what ``CenterMaskRoIHead`` passes), or reads
-    them from ``feats`` when these are a :class:`FeaturesWithImageShapes` (what mmdet's RoI heads built as
-    ``ImageShapesRoIHead`` pass: Mask R-CNN, Cascade Mask R-CNN, MS R-CNN...).
+    integer tensors ``[2]``, see :func:`image_areas`) as an argument, or reads them from ``feats`` when these are a
+    :class:`FeaturesWithImageShapes` (what ``CenterMaskRoIHead`` and mmdet's RoI heads built as ``ImageShapesRoIHead``
+    pass: Mask R-CNN, Cascade Mask R-CNN, MS R-CNN...).
     k_min and the highest pooled level come from ``featmap_strides`` (8..32 -> 3..5); ``k_max`` of Eq. 2 defaults to
     that highest level (both references) and can be set higher (``k_max=7``: the paper text's P7; the ablation
     configs): the levels are still clamped to the pooled ones. Output: ``[N, out_channels, *roi_layer.output_size]``.
@@ -70,8 +70,6 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
     pools every RoI and the right one is selected, which gives the same features without a host synchronisation
     per level (RoIAlign treats each RoI independently).
     """
-
-    uses_img_shapes = True  # CenterMaskRoIHead passes ``img_shapes`` to extractors that set this
 
     def __init__(self, roi_layer: dict, out_channels: int, featmap_strides: Sequence[int],
                  k_max: Optional[int] = None, init_cfg=None):
@@ -96,7 +94,7 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
             img_shapes = feats.img_shapes
         if img_shapes is None:
             raise ValueError('ScaleAdaptiveRoIExtractor.forward needs the image sizes (unpadded (h, w) per image) '
-                             'for Eq. 2: as its img_shapes argument (CenterMaskRoIHead passes it) or with the features '
+                             'for Eq. 2: as its img_shapes argument or with the features '
                              "(FeaturesWithImageShapes); in an mmdet two-stage detector build its RoI head as "
                              "roi_head=dict(type='ImageShapesRoIHead', base='StandardRoIHead' (or 'CascadeRoIHead', "
                              "'MaskScoringRoIHead', ...), ...)")
