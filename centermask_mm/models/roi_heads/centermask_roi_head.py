@@ -14,6 +14,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers import detectron2_box_scale, final_boxes, paste_masks_in_images
+from ..utils.image_shapes import FeaturesWithImageShapes
 
 
 @MODELS.register_module()
@@ -34,14 +35,15 @@ class CenterMaskRoIHead(StandardRoIHead):
       - ``'detectron2'`` (centermask2, detectron2 v0.3 ``detector_postprocess``; ref §4.5, findings D2/D3): boxes
         are rescaled to the output image with detectron2's arithmetic (multiplied by ``output / input`` size in
         the boxes' float32, :func:`detectron2_box_scale`), clipped to it, boxes left empty by the clipping are
-        dropped, and each 28x28 mask (predicted on the unclipped box) is pasted into its *clipped* box;
+        dropped, and each mask (28x28; predicted on the unclipped box) is pasted into its *clipped* box;
       - ``'mmdet'`` (mmdet's FCNMaskHead, the default when the key is absent): boxes are divided by the
         ``scale_factor`` and stay unclipped, and masks are pasted into them.
 
       In both modes a box that does not overlap the output image at all is dropped before pasting (mmdet's CPU
       paste raises on such a box: "upper bound and lower bound inconsistent with step sign").
-    * the mask RoI extractor gets the image shapes when it asks for them (``ScaleAdaptiveRoIExtractor``), so
-      mmdet's ``SingleRoIExtractor`` still works as the Mask R-CNN-rule ablation.
+    * the mask RoI extractor gets the features with the image shapes (:class:`FeaturesWithImageShapes`), which
+      ``ScaleAdaptiveRoIExtractor`` reads for Eq. 2 and mmdet's ``SingleRoIExtractor`` (the Mask R-CNN-rule
+      ablation) ignores.
     """
 
     POSTPROCESS_MODES = ('detectron2', 'mmdet')
@@ -63,11 +65,11 @@ class CenterMaskRoIHead(StandardRoIHead):
         return self.mask_iou_head is not None
 
     def _mask_forward(self, x: Tuple[Tensor], rois: Tensor, batch_img_metas: List[dict] = None) -> dict:
-        """``rois [N, 5]`` -> ``mask_preds [N, C, 28, 28]`` logits and ``mask_feats [N, C_fpn, 14, 14]``."""
-        extra = {}
-        if getattr(self.mask_roi_extractor, 'uses_img_shapes', False):
-            extra['img_shapes'] = [meta['img_shape'] for meta in batch_img_metas]
-        mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], rois, **extra)
+        """``rois [N, 5]`` -> ``mask_preds [N, C, S, S]`` logits (``S``: the mask head's ``mask_size``, 28) and
+        ``mask_feats [N, C_fpn, 14, 14]``."""
+        feats = FeaturesWithImageShapes(x[:self.mask_roi_extractor.num_inputs],
+                                        [meta['img_shape'] for meta in batch_img_metas])
+        mask_feats = self.mask_roi_extractor(feats, rois)  # Eq. 2 reads the image sizes there, mmdet's rule does not
         return dict(mask_preds=self.mask_head(mask_feats), mask_feats=mask_feats)
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples: SampleList) -> dict:
@@ -86,6 +88,12 @@ class CenterMaskRoIHead(StandardRoIHead):
     def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                   batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> dict:
         """Mask BCE (mmdet FCNMaskHead) and MaskIoU MSE (mmdet MaskIoUHead) on the positive RoIs."""
+        return self.mask_loss_and_preds(x, sampling_results, batch_gt_instances, batch_img_metas)[0]
+
+    def mask_loss_and_preds(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
+                            batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> Tuple[dict, Tensor]:
+        """The losses of :meth:`mask_loss` and the mask logits ``[num_pos, C, S, S]`` (``S = mask_size``) of the
+        positive RoIs they were computed on, for a subclass that trains more on them (PointRend's point head)."""
         pos_rois = bbox2roi([res.pos_priors for res in sampling_results])
         mask_results = self._mask_forward(x, pos_rois, batch_img_metas)
         mask_loss_and_target = self.mask_head.loss_and_target(
@@ -100,7 +108,7 @@ class CenterMaskRoIHead(StandardRoIHead):
             losses.update(self.mask_iou_head.loss_and_target(
                 mask_iou_pred[index, pos_labels], pos_mask_pred, mask_loss_and_target['mask_targets'],
                 sampling_results, batch_gt_instances, self.train_cfg))
-        return losses
+        return losses, mask_results['mask_preds']
 
     def predict(self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
@@ -128,8 +136,9 @@ class CenterMaskRoIHead(StandardRoIHead):
 
     def mask_logits_and_scores(self, x: Tuple[Tensor], mask_rois: Tensor, results_list: InstanceList,
                                batch_img_metas: List[dict]) -> Tuple[Tensor, Tensor]:
-        """Mask logits ``[N, C, 28, 28]`` of the ``mask_rois [N, 5]`` (the boxes of ``results_list``, in order) and
-        their ``mask_scores [N]`` (``scores * MaskIoU[label]``; the box scores without a MaskIoU head).
+        """Mask logits ``[N, C, S, S]`` (``S = mask_size``, 28) of the ``mask_rois [N, 5]`` (the boxes of
+        ``results_list``, in order) and their ``mask_scores [N]`` (``scores * MaskIoU[label]``; the box scores
+        without a MaskIoU head).
 
         The part of :meth:`predict_mask` before pasting; the ONNX export traces it (:mod:`centermask_mm.deployment`).
         """
@@ -144,7 +153,7 @@ class CenterMaskRoIHead(StandardRoIHead):
         return mask_preds, mask_scores
 
     def mask_probs(self, mask_preds: Tensor, labels: Tensor) -> Tensor:
-        """``mask_preds [N, C, 28, 28]`` logits -> ``[N, 28, 28]`` probabilities of each box's class (``labels [N]``;
+        """``mask_preds [N, C, S, S]`` logits -> ``[N, S, S]`` probabilities of each box's class (``labels [N]``;
         channel 0 for a class-agnostic head)."""
         if self.mask_head.class_agnostic:
             return mask_preds[:, 0].sigmoid()
@@ -177,14 +186,14 @@ class CenterMaskRoIHead(StandardRoIHead):
                     batch_img_metas: List[dict], rescale: bool) -> InstanceList:
         """Final boxes and pasted masks (``test_cfg.postprocess``, see the class docstring).
 
-        ``mask_preds``: ``[N, num_classes, 28, 28]`` logits for the boxes of all images in order (as
-        :meth:`mask_logits_and_scores` gives them), or per image ``mask_preds[i]`` ``[n_i, num_classes, 28, 28]``
-        for the boxes of ``results_list[i]`` (in the resized image's coordinates). The boxes are brought to the
-        output image (``ori_shape`` when ``rescale``, else ``img_shape``) here and the masks of the predicted
-        classes are pasted into them, all boxes of all images at once (:func:`final_boxes` with per-box image
-        sizes, then :func:`paste_masks_in_images`: the values of mmdet's ``FCNMaskHead`` paste; the ONNX Runtime
-        post-processing calls the same two functions). Two host synchronisations for the batch (the boxes kept,
-        the paste's region sizes).
+        ``mask_preds``: ``[N, num_classes, S, S]`` logits (any ``S``: 28, 56, PointRend's refined 112...) for the
+        boxes of all images in order (as :meth:`mask_logits_and_scores` gives them), or per image ``mask_preds[i]``
+        ``[n_i, num_classes, S, S]`` for the boxes of ``results_list[i]`` (in the resized image's coordinates).
+        The boxes are brought to the output image (``ori_shape`` when ``rescale``, else ``img_shape``) here and the
+        masks of the predicted classes are pasted into them, all boxes of all images at once (:func:`final_boxes`
+        with per-box image sizes, then :func:`paste_masks_in_images`: the values of mmdet's ``FCNMaskHead`` paste;
+        the ONNX Runtime post-processing calls the same two functions). Two host synchronisations for the batch
+        (the boxes kept, the paste's region sizes).
         """
         threshold = self.test_cfg.mask_thr_binary
         if threshold < 0:  # soft uint8 masks (mmdet's debugging output): mmdet's own paste, image by image
@@ -217,7 +226,7 @@ class CenterMaskRoIHead(StandardRoIHead):
             out_h, out_w, scale = per_box[:, 0], per_box[:, 1], per_box[:, 2:4] if rescale else None
         keep, boxes = final_boxes(merged.bboxes, out_h, out_w, None if clip else scale, clip,
                                   box_scale=scale if clip else None)
-        probs = self.mask_probs(all_preds, merged.labels)[keep]  # the class first: no copy of [N, C, 28, 28]
+        probs = self.mask_probs(all_preds, merged.labels)[keep]  # the class first: no copy of [N, C, S, S]
         merged = merged[keep]
         merged.bboxes = boxes
         masks = paste_masks_in_images(probs, boxes, out_sizes, None if image_index is None else image_index[keep],

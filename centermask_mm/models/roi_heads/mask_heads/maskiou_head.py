@@ -2,6 +2,7 @@
 import numpy as np
 import pycocotools.mask as mask_utils
 import torch
+from mmcv.cnn import MaxPool2d
 from mmdet.models.roi_heads.mask_heads import MaskIoUHead
 from mmdet.registry import MODELS
 from mmdet.structures.mask import PolygonMasks
@@ -24,13 +25,25 @@ class CenterMaskIoUHead(MaskIoUHead):
 
     Bitmap GT masks (no polygons, which the reference requires) use mmdet's area ratio. ``area_ratio='mmdet'``
     gives mmdet's targets unchanged.
+
+    Input (§6): ``forward(mask_feat [N, C, R, R], mask_preds [N, mask_size, mask_size]) -> [N, num_classes]``,
+    ``R = roi_feat_size`` (14). The mask probability is max-pooled to ``R x R`` with kernel and stride
+    ``mask_size / R``: 2 for the reference's 28 (mmdet's fixed ``MaxPool2d(2, 2)``, so the same module and outputs),
+    4 for the 56x56 masks of ``SAGMaskHead(mask_size=56)``. The targets are computed at ``mask_size`` (pixel counts
+    of the prediction and target in the same grid), so they need no change.
     """
 
-    def __init__(self, area_ratio: str = 'reference', **kwargs):
+    def __init__(self, area_ratio: str = 'reference', mask_size: int = 28, roi_feat_size: int = 14, **kwargs):
         if area_ratio not in AREA_RATIOS:
             raise ValueError(f'CenterMaskIoUHead: area_ratio must be one of {AREA_RATIOS}, got {area_ratio!r}')
-        super().__init__(**kwargs)
+        if isinstance(mask_size, bool) or not isinstance(mask_size, int) or mask_size < roi_feat_size or \
+                mask_size % roi_feat_size:
+            raise ValueError(f'CenterMaskIoUHead: mask_size={mask_size!r} must be a multiple of '
+                             f'roi_feat_size={roi_feat_size} (the mask is max-pooled to the features\' size)')
+        super().__init__(roi_feat_size=roi_feat_size, **kwargs)
         self.area_ratio = area_ratio
+        self.mask_size = mask_size
+        self.max_pool = MaxPool2d(mask_size // roi_feat_size, mask_size // roi_feat_size)
 
     def get_targets(self, sampling_results, batch_gt_instances, mask_preds: Tensor, mask_targets: Tensor,
                     rcnn_train_cfg) -> Tensor:
