@@ -48,6 +48,8 @@ COMBINATIONS = [
                 'centermask_box_stages/centermask-tood_v2-39_fpn_ms-3x_coco.py', 'box_stage', {}),
     Combination('FCOSHead', (CENTERMASK, VOVNET, EQ2, SAG), CENTERMASK_CFG, 'box_stage',
                 {'bbox_head.type': 'FCOSHead'}),
+    Combination('MaskPointHead (PointRend)', (CENTERMASK, VOVNET, EQ2, SAG),
+                'ablations/centermask_v2-39_fpn_point-rend_ms-3x_coco.py', 'plain', {}),
     Combination('FCNMaskHead', (CENTERMASK, VOVNET, EQ2), CENTERMASK_CFG, 'plain',
                 {'roi_head.mask_head.type': 'FCNMaskHead', 'roi_head.mask_head.clip_target_rois': None}),
 ]
