@@ -21,7 +21,7 @@ from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-NUM_IMAGES, IMG_SIZE, ITERS = 12, 128, 400
+NUM_IMAGES, IMG_SIZE, ITERS = 12, 128, 300
 #: the held-out images: (side, rows, cols, count, seed): ``count`` images, each ``rows x cols`` generated toy images
 #: of ``side`` px tiled together; resized by the test pipeline (keep_ratio, at most 128 x 128) to
 #: 128 x 128 (scale 2/3), 128 x 128 (scale 1.6), 64 x 128 (scale 2/3) and 128 x 64 (scale 0.8)
@@ -57,7 +57,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=held_out + 'held_out.json')
 test_evaluator = val_evaluator
 max_iter = {iters}
-train_cfg = dict(max_iters=max_iter, val_interval=max_iter)
+train_cfg = dict(max_iters=max_iter, val_interval=max_iter + 1)  # evaluated once, by the fixture
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False, milestones=[int(max_iter * 0.8)], gamma=0.1),

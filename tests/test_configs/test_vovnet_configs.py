@@ -28,7 +28,7 @@ def test_config_builds_and_runs(name):
     cfg.backbone.init_cfg = None
     model = MODELS.build(cfg)
     panoptic = name.startswith('panoptic')
-    with_mask = 'mask' in name or panoptic
+    with_mask = panoptic or 'mask_head' in (cfg.get('roi_head') or {})  # Mask R-CNN, Cascade, MS R-CNN
     packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 128, 128)], num_items=[2], with_mask=with_mask,
                             with_semantic=panoptic)
     model.train()
