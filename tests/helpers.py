@@ -23,15 +23,23 @@ def model_cfg(*parts):
 LITE_TOY = ('toy', 'centermask-lite_v2-19-slim-dw_fpn_toy.py')  # V-19-slim-dw: stage outputs 112, 256, 384, 512
 
 
-def build_with(**changes):
-    """Build the toy CenterMask-Lite model after applying ``changes`` ({'dotted.key': value})."""
-    cfg = model_cfg(*LITE_TOY)
+def apply_dotted(cfg, changes):
+    """Set each ``{'dotted.key': value}`` of ``changes`` in the config dict ``cfg``; a value ``None`` removes the key."""
     for dotted, value in changes.items():
         *parents, key = dotted.split('.')
         node = cfg
         for parent in parents:
             node = node[parent]
-        node[key] = value
+        if value is None:
+            node.pop(key)
+        else:
+            node[key] = value
+    return cfg
+
+
+def build_with(**changes):
+    """Build the toy CenterMask-Lite model after applying ``changes`` ({'dotted.key': value})."""
+    cfg = apply_dotted(model_cfg(*LITE_TOY), changes)
     from mmdet.registry import MODELS
     return MODELS.build(cfg)
 

@@ -23,7 +23,7 @@ from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmengine.logging import MessageHub
 
-from tests.helpers import REPO_ROOT, model_cfg
+from tests.helpers import REPO_ROOT, apply_dotted, model_cfg
 
 Combination = namedtuple('Combination', 'host components config kind overrides')
 
@@ -90,15 +90,7 @@ def build_combination(combination):
                         norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False)
     slim = [112, 256, 384, 512]
     cfg.neck.in_channels = slim[-len(cfg.neck.in_channels):]
-    for dotted, value in combination.overrides.items():
-        *parents, key = dotted.split('.')
-        node = cfg
-        for parent in parents:
-            node = node[parent]
-        if value is None:
-            node.pop(key)
-        else:
-            node[key] = value
+    apply_dotted(cfg, combination.overrides)
     if cfg.type == 'CenterMask':
         cfg.num_classes = NUM_CLASSES
     else:
