@@ -14,6 +14,14 @@ def read_version():
     return namespace['__version__']
 
 
+def read_stack_extras():
+    """The extras [openmmlab] and [onedl] from centermask_mm/compat/stack.py (plain data, no imports needed)."""
+    namespace = {}
+    with open(osp.join(HERE, 'centermask_mm', 'compat', 'stack.py'), encoding='utf-8') as f:
+        exec(f.read(), namespace)
+    return namespace['extras_require']()
+
+
 def read_readme():
     path = osp.join(HERE, 'README.md')
     if not osp.exists(path):
@@ -30,12 +38,13 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['centermask_mm', 'centermask_mm.*']),  # not tools/, tests/, configs/
     python_requires='>=3.10',
+    # Requirements by what the code imports, not by distribution name: mmengine, mmcv and mmdet come from either the
+    # official OpenMMLab distributions or the maintained fork's (onedl-*), which install the same import folders.
+    # Requiring one set here would make pip install it over the other; `import centermask_mm` checks that one
+    # supported stack is there and names both when not (centermask_mm/compat/stack.py).
     install_requires=[
         'torch>=2.1',
         'torchvision',
-        'mmengine>=0.10.4,<1.0',
-        'mmcv>=2.0.0,<2.2.0',  # mmdet 3.3.0 refuses mmcv >= 2.2.0 at import
-        'mmdet>=3.3.0,<3.4',
         'setuptools>=77,<82',  # mmengine's `mmdet::` config resolution imports pkg_resources
         'numpy',
         'pycocotools>=2.0.8',
@@ -44,7 +53,14 @@ setup(
         'shapely',
         'opencv-python',
     ],
-    extras_require={'tests': ['pytest>=8', 'timm>=1.0,<2']},
+    extras_require={
+        # pip install "centermask_mm[openmmlab]": the official stack (mmcv from PyPI has no compiled ops for recent
+        # torch: build it as tools/build_mmcv_wheel.sh does, or install a prebuilt wheel first).
+        # pip install "centermask_mm[onedl]": the maintained fork (onedl-mmcv is an sdist on PyPI, built the same
+        # way; prebuilt wheels are on the fork's own index).
+        **read_stack_extras(),
+        'tests': ['pytest>=8', 'timm>=1.0,<2'],
+    },
     license='Apache-2.0',
     zip_safe=False,
 )

@@ -14,8 +14,13 @@ imported)
   calls :func:`centermask_mm.utils.safe_checkpoint.safe_torch_load`: ``weights_only=True`` explicitly (so the
   environment switch cannot turn it off), and a refusal raises ``UnsafeCheckpointError`` naming the file.
 
+* on the maintained fork (onedl-mmengine, :mod:`.stack`), also replaces ``mmengine.runner.checkpoint.
+  _safe_torch_load``, which the fork's local, ``pavi://``, ``s3://``/``petrel://`` and ``open-mmlab://`` loaders call
+  and which retries a refused file with ``weights_only=False``, by :func:`fork_safe_torch_load` (no retry). The
+  official mmengine's loaders call ``torch.load`` with torch's default (``weights_only=True`` on torch >= 2.6).
+
 How to turn it off: call :func:`disable_safe_checkpoint_loading` after ``import centermask_mm``: mmengine's own
-loader and torch's allow-list without these types are back.
+loaders and torch's allow-list without these types are back.
 """
 import os.path as osp
 import pickle
@@ -27,6 +32,10 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from ..utils.safe_checkpoint import safe_torch_load
+from .stack import installed_stack
+
+# the fork's loader helper that falls back to weights_only=False (None on the official stack, which has none)
+_FORK_TORCH_LOAD = mmengine_checkpoint._safe_torch_load if installed_stack() == 'onedl' else None
 
 
 def _numpy_globals():
@@ -39,7 +48,8 @@ def _numpy_globals():
     entries = [np.ndarray, np.dtype]
     for func in (multiarray._reconstruct, multiarray.scalar):
         entries += [func, (func, f'numpy.core.multiarray.{func.__name__}')]
-    entries += [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32', 'bool')]
+    # uint32: numpy's global random state (the MT19937 key) that ReliableCheckpointHook stores
+    entries += [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32', 'uint32', 'bool')]
     return entries
 
 
@@ -79,16 +89,26 @@ def load_from_local(filename, map_location):
     return safe_torch_load(filename, map_location=map_location)
 
 
+def fork_safe_torch_load(file, map_location=None, weights_only=None):
+    """onedl-mmengine's ``_safe_torch_load(file, map_location, weights_only)`` with ``weights_only=True`` always
+    (the fork's callers never pass ``weights_only``; a refusal raises ``UnsafeCheckpointError``)."""
+    return safe_torch_load(file, map_location=map_location)
+
+
 def enable_safe_checkpoint_loading() -> None:
-    """Allow-list mmengine's checkpoint types and install the safe local loader (idempotent)."""
+    """Allow-list mmengine's checkpoint types and install the safe loaders (idempotent)."""
     torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    if _FORK_TORCH_LOAD is not None:
+        mmengine_checkpoint._safe_torch_load = fork_safe_torch_load
 
 
 def disable_safe_checkpoint_loading() -> None:
     """Undo :func:`enable_safe_checkpoint_loading`: mmengine's own local loader (``torch.load`` with torch's default
     ``weights_only``) and torch's allow-list without :data:`MMENGINE_CHECKPOINT_GLOBALS`."""
     CheckpointLoader.register_scheme(prefixes='', loader=mmengine_checkpoint.load_from_local, force=True)
+    if _FORK_TORCH_LOAD is not None:
+        mmengine_checkpoint._safe_torch_load = _FORK_TORCH_LOAD
     others = [entry for entry in torch.serialization.get_safe_globals() if entry not in MMENGINE_CHECKPOINT_GLOBALS]
     torch.serialization.clear_safe_globals()
     torch.serialization.add_safe_globals(others)

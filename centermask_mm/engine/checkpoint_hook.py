@@ -2,13 +2,16 @@
 import glob
 import os
 import os.path as osp
+import random
 
+import numpy as np
 import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from ..compat.resume import train_loop_replays_skipped_data
 from ..utils.atomic_io import atomic_write_bytes, leftover_temp_files
 
 
@@ -23,11 +26,14 @@ class ReliableCheckpointHook(CheckpointHook):
     * **Atomic ``last_checkpoint``.** mmengine rewrites it with ``open(..., 'w')``; here it is written with
       :func:`~centermask_mm.utils.atomic_io.atomic_write_bytes`. (The checkpoint file itself is written atomically
       by :class:`~centermask_mm.compat.atomic_writes.AtomicLocalBackend`, registered on import.)
-    * **Torch RNG state.** The checkpoint also stores the global torch CPU (and CUDA) random state under
-      ``'rng_state'``; on ``--resume`` it is restored before training continues. Without it a resumed run draws
-      different random numbers than an uninterrupted one (the RoI sampler's ``torch.randperm``), so the weights
-      differ. numpy / python ``random`` states are not stored: mmengine re-runs the data pipeline for the skipped
-      iterations on resume, which replays their draws (exactly with ``num_workers=0``).
+    * **RNG states.** The checkpoint also stores the global random states under ``'rng_state'``: torch CPU (and
+      CUDA), numpy and Python's ``random``. On ``--resume`` the torch state is restored before training continues;
+      without it a resumed run draws different random numbers than an uninterrupted one (the RoI sampler's
+      ``torch.randperm``), so the weights differ. numpy's and Python's (the data pipeline's draws, e.g.
+      ``RandomFlip``) are restored too, unless the train loop replays the pipeline of the skipped iterations, which
+      ends them in the same place (:func:`~centermask_mm.compat.resume.train_loop_replays_skipped_data`: official
+      mmengine's iteration loop does, exactly with ``num_workers=0``; the maintained fork skips them unloaded).
+      They are restored in ``before_train``, and the fork's skip, which runs after it, draws nothing from them.
 
     A process killed while writing a checkpoint leaves its hidden temp file (``.iter_N.pth.<random>.tmp``, as large
     as the checkpoint) next to the checkpoints; ``before_train`` removes those of this hook's file names, and of
@@ -87,7 +93,9 @@ class ReliableCheckpointHook(CheckpointHook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['rng_state'] = dict(
             torch=torch.get_rng_state(),
-            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            numpy=np.random.get_state(),
+            python=random.getstate())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # called for load_from and resume alike, before the runner knows the resumed iteration: keep it for
@@ -105,3 +113,6 @@ class ReliableCheckpointHook(CheckpointHook):
         cuda_states = rng_state.get('cuda') or []
         if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
+        if 'numpy' in rng_state and not train_loop_replays_skipped_data(runner.train_loop):
+            np.random.set_state(rng_state['numpy'])
+            random.setstate(rng_state['python'])

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import load_checkpoint
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from centermask_mm.compat import disable_safe_checkpoint_loading, enable_safe_checkpoint_loading
@@ -93,3 +94,30 @@ def test_disable_puts_mmengine_back_and_enable_repatches(tmp_path):
         enable_safe_checkpoint_loading()
     assert CheckpointLoader._schemes[''].__module__ == 'centermask_mm.compat.checkpoint_loading'
     assert isinstance(CheckpointLoader.load_checkpoint(str(path), map_location='cpu')['buffer'], HistoryBuffer)
+
+
+class _FakeObjectStore:
+    """Stands in for the petrel/s3 backend of mmengine's ``s3://`` loader: ``get`` returns a file's bytes."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def get(self, filename):
+        return self.path.read_bytes()
+
+
+@pytest.mark.stack_differences  # the fork's non-local loaders retried refused files with weights_only=False
+@pytest.mark.parametrize('scheme', ['open-mmlab://', 's3://'])
+def test_other_loaders_refuse_a_malicious_checkpoint_on_either_stack(tmp_path, monkeypatch, scheme):
+    ckpt, sentinel = tmp_path / 'evil.pth', tmp_path / 'pwned'
+    _write_malicious_checkpoint(ckpt, sentinel)
+    if scheme == 'open-mmlab://':  # a model name of the user's open_mmlab.json, a file in MMENGINE_HOME
+        monkeypatch.setenv('MMENGINE_HOME', str(tmp_path))
+        (tmp_path / 'open_mmlab.json').write_text('{"evil_model": "evil.pth"}')
+        filename = 'open-mmlab://evil_model'
+    else:
+        monkeypatch.setattr(mmengine_checkpoint, 'get_file_backend', lambda *args, **kwargs: _FakeObjectStore(ckpt))
+        filename = 's3://bucket/evil.pth'
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(filename, map_location='cpu')
+    assert not sentinel.exists()

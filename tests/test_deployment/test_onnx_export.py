@@ -199,6 +199,7 @@ def drawing_threshold(model, image, top=5):
     return (scores[i] + scores[i + 1]) / 2
 
 
+@pytest.mark.stack_differences  # failed on the fork when colours came from an unseeded global state
 def test_onnx_demo_draws_what_image_demo_draws(lite, tmp_path):
     image = lite['images'][2]
     threshold = str(drawing_threshold(lite['model'], image))

@@ -2,6 +2,7 @@
 an uninterrupted run with the same seed ends: weights, optimizer state, LR schedulers, iteration count."""
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ from centermask_mm.utils import safe_torch_load
 from tests.helpers import REPO_ROOT
 from tests.test_reliability.toy import TOY_DATA, subprocess_env, train, train_command, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.stack_differences]  # the fork skips done iterations unloaded
 
 ITERS, INTERVAL, KILL_AFTER = 6, 2, 5  # checkpoints at 2, 4, 6; killed after iteration 5 (iter_4 written)
 KILL = '''
@@ -67,4 +68,9 @@ def test_killed_and_resumed_training_matches_an_uninterrupted_run(tmp_path):
     assert [g['lr'] for g in full['optimizer']['param_groups']] == \
         [g['lr'] for g in resumed['optimizer']['param_groups']]
     assert torch.equal(full['rng_state']['torch'], resumed['rng_state']['torch'])
+    # the data pipeline's generators (RandomFlip draws from numpy's) end where the uninterrupted run's end
+    full_numpy, resumed_numpy = full['rng_state']['numpy'], resumed['rng_state']['numpy']
+    assert full_numpy[0] == resumed_numpy[0] == 'MT19937' and full_numpy[2:] == resumed_numpy[2:]
+    assert np.array_equal(full_numpy[1], resumed_numpy[1])
+    assert full['rng_state']['python'] == resumed['rng_state']['python']
 
