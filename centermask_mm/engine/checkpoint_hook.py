@@ -10,6 +10,7 @@ from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
+from mmengine.runner import IterBasedTrainLoop
 
 from ..compat.resume import train_loop_replays_skipped_data
 from ..utils.atomic_io import atomic_write_bytes, leftover_temp_files
@@ -27,18 +28,22 @@ class ReliableCheckpointHook(CheckpointHook):
       :func:`~centermask_mm.utils.atomic_io.atomic_write_bytes`. (The checkpoint file itself is written atomically
       by :class:`~centermask_mm.compat.atomic_writes.AtomicLocalBackend`, registered on import.)
     * **RNG states.** The checkpoint also stores the global random states under ``'rng_state'``: torch CPU (and
-      CUDA), numpy and Python's ``random``. On ``--resume`` the torch state is restored before training continues;
-      without it a resumed run draws different random numbers than an uninterrupted one (the RoI sampler's
-      ``torch.randperm``), so the weights differ. numpy's and Python's (the data pipeline's draws, e.g.
-      ``RandomFlip``) are restored too, unless the train loop replays the pipeline of the skipped iterations, which
-      ends them in the same place (:func:`~centermask_mm.compat.resume.train_loop_replays_skipped_data`: official
-      mmengine's iteration loop does, exactly with ``num_workers=0``; the maintained fork skips them unloaded).
-      They are restored in ``before_train``, and the fork's skip, which runs after it, draws nothing from them.
+      CUDA), numpy and Python's ``random``. On ``--resume`` the torch state is restored before the first resumed
+      training step (an iteration loop) or before training (an epoch loop, which builds its data iterator, a torch
+      draw, after that); without it a resumed run draws different random numbers than an uninterrupted one (the
+      RoI sampler's ``torch.randperm``), so the weights differ. numpy's and Python's (the data pipeline's draws,
+      e.g. ``RandomFlip``) are restored in ``before_train``, unless the train loop replays the pipeline of the
+      skipped iterations, which ends them in the same place
+      (:func:`~centermask_mm.compat.resume.train_loop_replays_skipped_data`: official mmengine's iteration loop
+      does, exactly with ``num_workers=0``; the maintained fork skips them unloaded, drawing nothing from them).
 
     A process killed while writing a checkpoint leaves its hidden temp file (``.iter_N.pth.<random>.tmp``, as large
     as the checkpoint) next to the checkpoints; ``before_train`` removes those of this hook's file names, and of
     ``last_checkpoint``, on the main process (local directories only).
     """
+
+    _loaded_rng = (None, None)  # (iteration, rng_state) of the checkpoint loaded last
+    _torch_rng_to_restore = None  # rng_state whose torch part the first resumed iteration restores
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         # mmengine 0.10.7's CheckpointHook._save_checkpoint_with_step, reordered: save, then prune. The kept ids
@@ -105,14 +110,30 @@ class ReliableCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         self._remove_leftover_temp_files(runner)
-        loaded_iter, rng_state = getattr(self, '_loaded_rng', (None, None))
+        loaded_iter, rng_state = self._loaded_rng
         self._loaded_rng = (None, None)
         if rng_state is None or not runner.iter or runner.iter != loaded_iter:
             return
+        # numpy / Python: before the data of the first resumed iteration is loaded
+        if 'numpy' in rng_state and not train_loop_replays_skipped_data(runner.train_loop):
+            np.random.set_state(rng_state['numpy'])
+            random.setstate(rng_state['python'])
+        # torch: building a DataLoader iterator draws a seed from torch's generator. An iteration loop built it at
+        # the start of the interrupted run (the fork builds it again after its skip), an epoch loop builds one per
+        # epoch, after this hook: the state goes back just before the first resumed step, or now.
+        if isinstance(runner.train_loop, IterBasedTrainLoop):
+            self._torch_rng_to_restore = rng_state
+        else:
+            self._restore_torch_rng(rng_state)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        rng_state, self._torch_rng_to_restore = self._torch_rng_to_restore, None
+        if rng_state is not None:
+            self._restore_torch_rng(rng_state)
+
+    @staticmethod
+    def _restore_torch_rng(rng_state) -> None:
         torch.set_rng_state(rng_state['torch'])
         cuda_states = rng_state.get('cuda') or []
         if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
-        if 'numpy' in rng_state and not train_loop_replays_skipped_data(runner.train_loop):
-            np.random.set_state(rng_state['numpy'])
-            random.setstate(rng_state['python'])
