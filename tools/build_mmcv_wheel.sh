@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Build an mmcv wheel *with compiled ops* from its sdist, against the torch of a given Python.
 #
-#   tools/build_mmcv_wheel.sh PYTHON OUT_DIR [MMCV_VERSION]
+#   tools/build_mmcv_wheel.sh PYTHON OUT_DIR [MMCV_VERSION [DISTRIBUTION]]
 #
-# Handles what breaks on today's stack (see docs/get_started.md):
+# DISTRIBUTION is mmcv (the default, official OpenMMLab) or onedl-mmcv (the maintained fork: same import name
+# and build, its own sdist on PyPI). Handles what breaks on today's stack (see docs/get_started.md):
 #   * mmcv's setup.py imports pkg_resources  -> needs setuptools<82 in PYTHON's env, built --no-build-isolation
 #     (an isolated build has no torch and silently skips the ops);
-#   * mmcv 2.1.0 hard-codes -std=c++17, torch>=2.13 headers need C++20 -> patched in the unpacked sdist;
+#   * mmcv 2.1.0 and onedl-mmcv 2.3.x hard-code -std=c++17, torch>=2.13 headers need C++20 -> patched in the
+#     unpacked sdist;
 #   * CUDA kernels are built (FORCE_CUDA=1) when torch sees a GPU and nvcc is on PATH.
 # Prints a heartbeat with the number of compiled objects, since the CPU build takes ~13 min on 2 cores.
 set -euo pipefail
@@ -14,18 +16,25 @@ set -euo pipefail
 # while it runs cannot break the run.
 main() {
 
-  PY=${1:?usage: build_mmcv_wheel.sh PYTHON OUT_DIR [MMCV_VERSION]}
-  OUT=${2:?usage: build_mmcv_wheel.sh PYTHON OUT_DIR [MMCV_VERSION]}
+  usage="usage: build_mmcv_wheel.sh PYTHON OUT_DIR [MMCV_VERSION [DISTRIBUTION]]"
+  PY=${1:?$usage}
+  OUT=${2:?$usage}
   VER=${3:-2.1.0}
+  DIST=${4:-mmcv}
+  case "$DIST" in
+    mmcv | onedl-mmcv) ;;
+    *) echo "[build-mmcv] unknown DISTRIBUTION=$DIST: mmcv or onedl-mmcv"; exit 2 ;;
+  esac
+  stem=${DIST//-/_}   # the sdist's and the wheel's file names: mmcv-2.1.0.tar.gz, onedl_mmcv-2.3.6.tar.gz
   mkdir -p "$OUT"
   work=$(mktemp -d "${TMPDIR:-/tmp}/mmcv-build.XXXXXX")
 
   say() { echo "[build-mmcv] $*"; }
 
-  say "downloading the mmcv==$VER sdist"
-  "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$work" "mmcv==$VER"
-  tar -xzf "$work"/mmcv-"$VER".tar.gz -C "$work"
-  src="$work/mmcv-$VER"
+  say "downloading the $DIST==$VER sdist"
+  "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$work" "$DIST==$VER"
+  tar -xzf "$work/$stem-$VER.tar.gz" -C "$work"
+  src="$work/$stem-$VER"
 
   torch_cxx=$("$PY" - <<'EOF'
 import torch
@@ -69,7 +78,7 @@ EOF
     say "build FAILED (sources and log kept in $work)"
     exit 1
   fi
-  whl=$(ls "$work"/dist/mmcv-*.whl)
+  whl=$(ls "$work"/dist/"$stem"-*.whl)
   # A wheel without _ext would make `import mmdet` fail later: refuse it here.
   cp "$whl" "$OUT/"
   if ! "$PY" -c 'import sys, zipfile; sys.exit(not any(n.startswith("mmcv/_ext") for n in zipfile.ZipFile(sys.argv[1]).namelist()))' "$whl"; then

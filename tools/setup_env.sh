@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project environment: a venv at ./.venv with the pinned stack
-# (requirements/constraints.txt), mmcv built with ops (cached outside the repo), the test
-# dependencies and centermask_mm in editable mode. Idempotent: a second run with nothing
-# changed only checks the imports.
+# Create (or refresh) the project environment of one OpenMMLab stack: a venv with the stack's pins
+# (requirements/constraints.txt or constraints_onedl.txt), its mmcv built with ops (cached outside the
+# repo), the stack's other libraries (requirements/<stack>.txt), the test dependencies and
+# centermask_mm[<stack>] in editable mode. Idempotent: a second run with nothing changed only checks
+# the imports.
 #
-#   tools/setup_env.sh            (what `make env` runs)
+#   tools/setup_env.sh                  (what `make env` runs: the official stack in ./.venv)
+#   STACK=onedl tools/setup_env.sh      (what `make env STACK=onedl` runs: the maintained fork in ./.venv-onedl)
 #
-# Environment: PYTHON (default python3.11), VENV (default ./.venv),
+# Environment: STACK (openmmlab | onedl, default openmmlab), PYTHON (default python3.11),
+#              VENV (default ./.venv, ./.venv-onedl for STACK=onedl),
 #              CENTERMASK_MM_CACHE (default ~/.cache/centermask_mm) holds the built mmcv wheels.
 set -euo pipefail
 # Everything runs inside main(), which bash parses whole before running: editing this file
@@ -15,11 +18,17 @@ main() {
   cd "$(dirname "$0")/.."
   root=$(pwd)
 
+  STACK=${STACK:-openmmlab}
+  say() { echo "[setup:$STACK] $*"; }
+  case "$STACK" in
+    openmmlab) CONSTRAINTS=$root/requirements/constraints.txt; default_venv=$root/.venv ;;
+    onedl) CONSTRAINTS=$root/requirements/constraints_onedl.txt; default_venv=$root/.venv-onedl ;;
+    *) say "unknown STACK=$STACK: the stacks are openmmlab (the default) and onedl"; exit 2 ;;
+  esac
   PYTHON=${PYTHON:-python3.11}
-  VENV=${VENV:-$root/.venv}
+  VENV=${VENV:-$default_venv}
   CACHE=${CENTERMASK_MM_CACHE:-$HOME/.cache/centermask_mm}
-  CONSTRAINTS=$root/requirements/constraints.txt
-  say() { echo "[setup] $*"; }
+  STACK_REQUIREMENTS=$root/requirements/$STACK.txt
   t0=$(date +%s)
 
   # what a working environment imports (the test dependencies included: `make test` needs them)
@@ -30,7 +39,7 @@ from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack"
   }
 
   # What the environment was made from: if none of it changed and the imports work, we are done.
-  stamp_value=$(cat "$CONSTRAINTS" requirements/tests.txt requirements/tests_nodeps.txt setup.py tools/setup_env.sh tools/build_mmcv_wheel.sh | sha1sum | cut -c1-16)
+  stamp_value=$(cat "$CONSTRAINTS" "$STACK_REQUIREMENTS" requirements/tests.txt requirements/tests_nodeps.txt setup.py tools/setup_env.sh tools/build_mmcv_wheel.sh | sha1sum | cut -c1-16)
   stamp_file=$VENV/.centermask_mm_env
   if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ] && check_imports; then
     say "environment at $VENV is up to date ($(( $(date +%s) - t0 ))s)"
@@ -47,40 +56,44 @@ from mmcv.ops import RoIAlign, nms, ModulatedDeformConv2dPack"
       { grep -v 'is ignored: it is neither a file nor a directory' || true; }
   }
 
-  say "build tools: setuptools<82 (mmcv and mmengine import pkg_resources), wheel, ninja, psutil"
-  pip_install --upgrade pip "setuptools>=77,<82" wheel ninja psutil
+  say "build tools: setuptools<82 (mmcv and mmengine import pkg_resources), wheel, ninja, psutil, packaging"
+  pip_install --upgrade pip "setuptools>=77,<82" wheel ninja psutil packaging
   say "torch and torchvision (about a minute from the local wheel store)"
   pip_install torch torchvision
 
-  mmcv_ver=$(sed -n 's/^mmcv==//p' "$CONSTRAINTS")
-  key=$("$VENV/bin/python" - "$mmcv_ver" <<'EOF'
+  # the stack's mmcv distribution (mmcv or onedl-mmcv) and its pinned version, read from the constraints
+  mmcv_dist=$(sed -n 's/^\(\(onedl-\)\{0,1\}mmcv\)==.*/\1/p' "$CONSTRAINTS")
+  mmcv_ver=$(sed -n 's/^\(onedl-\)\{0,1\}mmcv==//p' "$CONSTRAINTS")
+  wheel_glob="${mmcv_dist//-/_}-*.whl"
+  key=$("$VENV/bin/python" - "$mmcv_dist" "$mmcv_ver" <<'EOF'
 import sys, torch
 flavour = 'cpu'
 if torch.cuda.is_available() and torch.version.cuda:
     flavour = 'cu' + torch.version.cuda.replace('.', '')
-print(f"mmcv{sys.argv[1]}-torch{torch.__version__.split('+')[0]}-cp{sys.version_info[0]}{sys.version_info[1]}-{flavour}")
+print(f"{sys.argv[1]}{sys.argv[2]}-torch{torch.__version__.split('+')[0]}-cp{sys.version_info[0]}{sys.version_info[1]}-{flavour}")
 EOF
   )
   wheel_dir=$CACHE/wheels/$key
-  if "$VENV/bin/python" -c "import mmcv._ext; import mmcv; assert mmcv.__version__ == '$mmcv_ver'" 2>/dev/null; then
-    say "mmcv $mmcv_ver with ops already installed"
+  if "$VENV/bin/python" -c "import mmcv._ext, importlib.metadata as m; assert m.version('$mmcv_dist') == '$mmcv_ver'" 2>/dev/null; then
+    say "$mmcv_dist $mmcv_ver with ops already installed"
   else
-    if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
-      say "no cached mmcv wheel for $key: building it once (~13 min on 2 cores)"
+    if ! ls "$wheel_dir"/$wheel_glob >/dev/null 2>&1; then
+      say "no cached $mmcv_dist wheel for $key: building it once (~13 min on 2 cores for mmcv)"
       tmp_out=$(mktemp -d "$CACHE.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$CACHE"; mktemp -d "$CACHE/tmp.XXXXXX"; })
-      bash tools/build_mmcv_wheel.sh "$VENV/bin/python" "$tmp_out" "$mmcv_ver"
+      bash tools/build_mmcv_wheel.sh "$VENV/bin/python" "$tmp_out" "$mmcv_ver" "$mmcv_dist"
       mkdir -p "$(dirname "$wheel_dir")"
       rm -rf "$wheel_dir" && mv "$tmp_out" "$wheel_dir"   # publish atomically: a killed build leaves no half wheel
     else
-      say "using the cached mmcv wheel $wheel_dir"
+      say "using the cached $mmcv_dist wheel $wheel_dir"
     fi
-    pip_install --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
+    pip_install --no-deps --force-reinstall "$wheel_dir"/$wheel_glob
   fi
 
-  say "mmengine, mmdet, the test dependencies (mmseg, mmpretrain, panopticapi) and centermask_mm (editable)"
-  pip_install -r requirements/tests.txt
+  say "the stack's libraries ($(grep -v '^#' "$STACK_REQUIREMENTS" | xargs)), the test dependencies," \
+      "panopticapi and centermask_mm[$STACK] (editable)"
+  pip_install -r "$STACK_REQUIREMENTS" -r requirements/tests.txt
   pip_install --no-deps -r requirements/tests_nodeps.txt
-  pip_install --no-build-isolation -e "$root"
+  pip_install --no-build-isolation -e "$root[$STACK]"
 
   if ! check_imports; then
     "$VENV/bin/python" -c "$imports"
